@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * pcpu.h - the kernel's per-CPU memory allocator, in user space.
+ *
+ * A per-CPU handle names one object per possible CPU, all at the same offset of their CPU's
+ * unit. A handle is never dereferenced directly: pcpu_ptr() gives a CPU's copy and the
+ * pcpu_this_*() operations update the copy of the CPU the thread runs on, with no lock and
+ * no atomic instruction (restartable sequences). Read a total by folding every copy.
+ *
+ * Every function here is MT-safe unless its comment says otherwise. Errors: functions that
+ * return a pointer return NULL and set errno; functions that return int return -1 and set
+ * errno.
+ */
+#ifndef PCPU_H
+#define PCPU_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCPU_VERSION_MAJOR 0
+#define PCPU_VERSION_MINOR 1
+#define PCPU_VERSION_PATCH 0
+
+/* Exported symbols of the library; everything else is hidden. */
+#ifndef PCPU_API
+#define PCPU_API __attribute__((visibility("default")))
+#endif
+
+/*
+ * __pcpu marks a per-CPU handle, like the kernel's __percpu: a pointer that must only be
+ * given to pcpu_ptr(), pcpu_this_*() and pcpu_free(). It expands to nothing for the
+ * compiler; sparse-like checkers may define it.
+ */
+#ifndef __pcpu
+#define __pcpu
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Allocation                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Flags of pcpu_alloc(). */
+#define PCPU_NOWAIT  0x1u /* never map memory nor sleep: only already populated pages */
+#define PCPU_ACCOUNT 0x2u /* charge the calling thread's current accounting domain */
+
+/*
+ * pcpu_alloc - allocate one zeroed object of @size bytes per possible CPU.
+ * @size:  1 to PCPU_MAX_ALLOC bytes (the largest dynamic allocation, at least 32 KiB).
+ * @align: a power of two from 1 to the page size; 0 means natural alignment (the smallest
+ *         of 8 and the power of two >= @size).
+ * @flags: 0, or PCPU_NOWAIT and/or PCPU_ACCOUNT.
+ *
+ * Return: a per-CPU handle, every copy zero. NULL with errno EINVAL for a bad size, align or
+ * flag; NULL with errno ENOMEM when memory, address space or the domain's limit runs out (or,
+ * with PCPU_NOWAIT, when no populated page has room). On failure nothing has changed.
+ * MT-safe. With PCPU_NOWAIT also safe where a thread must not sleep (it takes only the
+ * short lock); not async-signal-safe.
+ */
+PCPU_API void __pcpu *pcpu_alloc(size_t size, size_t align, unsigned flags);
+
+/*
+ * pcpu_free - free a handle returned by pcpu_alloc(). NULL does nothing.
+ * Anything that is not a live handle (an interior pointer, garbage, a double free) is
+ * detected: one line naming the address is written to stderr, then abort().
+ * MT-safe; takes only the short lock.
+ */
+PCPU_API void pcpu_free(void __pcpu *p);
+
+/* Allocate one zeroed T per possible CPU, naturally aligned. */
+#define pcpu_alloc_type(T) ((T __pcpu *)pcpu_alloc(sizeof(T), _Alignof(T), 0))
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reaching the copies                                                                       */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Largest number of possible CPUs (real or fake) the library supports. */
+#define PCPU_MAX_CPUS 8192
+
+/*
+ * The translation table: CPU c's copy of handle h is at h + pcpu__offset[c]. Internal to
+ * the inline operations below; read-only for users. Entries for CPU ids the topology does
+ * not have are never used.
+ */
+extern PCPU_API uintptr_t pcpu__offset[PCPU_MAX_CPUS];
+
+/*
+ * pcpu_nr_cpus - the number of possible CPUs; copies are numbered 0 .. pcpu_nr_cpus() - 1.
+ * Initialises the library on first use. MT-safe, async-signal-safe after initialisation.
+ */
+PCPU_API unsigned pcpu_nr_cpus(void);
+
+/* for (cpu = 0; cpu < pcpu_nr_cpus(); cpu++): visits every copy exactly once. */
+#define pcpu_for_each_cpu(cpu) for ((cpu) = 0; (cpu) < pcpu_nr_cpus(); (cpu)++)
+
+/*
+ * pcpu_ptr - CPU @cpu's copy of the object behind handle @p (type-generic: a T __pcpu *
+ * gives a T *). @cpu must be below pcpu_nr_cpus().
+ */
+#define pcpu_ptr(p, cpu)                                                                      \
+	((__typeof__(p))((uintptr_t)(p) + pcpu__offset[(unsigned)(cpu)]))
+
+/*
+ * pcpu_this_cpu - the index of the copy this thread would use now: the CPU it runs on (or,
+ * with index=cid, its concurrency id). The thread may migrate right after; use the
+ * pcpu_this_*() operations to update a copy. MT-safe, async-signal-safe.
+ */
+PCPU_API unsigned pcpu_this_cpu(void);
+
+/* pcpu_this_ptr - pcpu_ptr(p, pcpu_this_cpu()); the thread may migrate right after. */
+#define pcpu_this_ptr(p) pcpu_ptr((p), pcpu_this_cpu())
+
+/* Which mechanism the this-CPU operations use (see pcpu_cpu_mode()). */
+enum pcpu_cpu_mode {
+	PCPU_MODE_RSEQ_GLIBC = 1, /* restartable sequences, on glibc's registration */
+	PCPU_MODE_RSEQ_OWN = 2,   /* restartable sequences, registered by libpcpu per thread */
+	PCPU_MODE_GETCPU = 3,     /* no rseq: atomic update of the copy getcpu() names */
+};
+
+/* pcpu_cpu_mode - the mode in use (initialises the library on first use). MT-safe. */
+PCPU_API enum pcpu_cpu_mode pcpu_cpu_mode(void);
+
+/* Index modes: which id picks the copy a this-CPU operation updates. */
+enum pcpu_index_mode {
+	PCPU_INDEX_CPU = 1, /* CPU number, as in the kernel (default) */
+	PCPU_INDEX_CID = 2, /* rseq mm_cid: ids packed near 0, one per running thread */
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* This-CPU operations (the hot path): see <pcpu/this_cpu.h>                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+#include <pcpu/this_cpu.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* Counters (the kernel's percpu_counter)                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * struct pcpu_counter - a 64-bit count spread over per-CPU 32-bit deltas. Embeddable; its
+ * fields are internal. A CPU's delta is folded into @count once it reaches the batch.
+ */
+struct pcpu_counter {
+	int64_t count;             /* folded part; read racily by pcpu_counter_read() */
+	int32_t __pcpu *counters;  /* per-CPU deltas, each within (-batch, batch) */
+	pthread_mutex_t lock;      /* serialises folding, sum and set */
+};
+
+/*
+ * pcpu_counter_init - set up @c with value @initial.
+ * Return: 0, or -1 with errno ENOMEM (nothing allocated) or EINVAL (@c is NULL).
+ */
+PCPU_API int pcpu_counter_init(struct pcpu_counter *c, int64_t initial);
+/* pcpu_counter_destroy - free @c's per-CPU deltas; @c may be initialised again. NULL: no-op. */
+PCPU_API void pcpu_counter_destroy(struct pcpu_counter *c);
+/* pcpu_counter_add_batch - add @v, folding this CPU's delta into the count at @batch. */
+PCPU_API void pcpu_counter_add_batch(struct pcpu_counter *c, int64_t v, int32_t batch);
+/* pcpu_counter_add - add @v with the default batch, max(32, 2 * nr_cpus). */
+PCPU_API void pcpu_counter_add(struct pcpu_counter *c, int64_t v);
+/* pcpu_counter_read - the folded count: fast, off by at most batch * nr_cpus. */
+PCPU_API int64_t pcpu_counter_read(const struct pcpu_counter *c);
+/* pcpu_counter_sum - the count plus every CPU's delta; exact with no concurrent writers. */
+PCPU_API int64_t pcpu_counter_sum(struct pcpu_counter *c);
+/* pcpu_counter_compare - -1, 0 or 1 as the counter is below, equal to or above @rhs. */
+PCPU_API int pcpu_counter_compare(struct pcpu_counter *c, int64_t rhs);
+/* pcpu_counter_set - set the value to @v (not atomic against concurrent adds, as in Linux). */
+PCPU_API void pcpu_counter_set(struct pcpu_counter *c, int64_t v);
+/* The default batch: max(32, 2 * pcpu_nr_cpus()). */
+PCPU_API int32_t pcpu_counter_batch(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Static per-CPU variables                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Internal: one PCPU_DEFINE'd variable, registered before main (or at dlopen). */
+struct pcpu__static_desc {
+	void **handle;        /* where the handle is stored: the variable itself */
+	size_t size;
+	size_t align;
+	const void *init;     /* initial value of every copy */
+	const char *name;
+	void *priv;           /* library-private: where the storage came from */
+};
+
+PCPU_API void pcpu__static_register(struct pcpu__static_desc *d);
+PCPU_API void pcpu__static_unregister(struct pcpu__static_desc *d);
+
+#define PCPU__CAT2(a, b) a##b
+#define PCPU__CAT(a, b) PCPU__CAT2(a, b)
+
+/*
+ * PCPU_DEFINE(type, name[, init]) - at file scope: a per-CPU variable; @name is a
+ * `type __pcpu *` handle usable with every operation above (pcpu_this_inc(name),
+ * *pcpu_ptr(name, cpu)). Every copy starts at @init (zero when omitted). The storage comes
+ * from the first chunk's static region (for a shared object loaded later, its reserved
+ * region), set up before main runs and given back when a dlopen'ed object is unloaded.
+ */
+#define PCPU_DEFINE(type, name, ...)                                                          \
+	type __pcpu *name;                                                                    \
+	static const type PCPU__CAT(pcpu__init_, name) __VA_OPT__(= __VA_ARGS__);             \
+	static struct pcpu__static_desc PCPU__CAT(pcpu__desc_, name) = {                      \
+		(void **)&name, sizeof(type), _Alignof(type), &PCPU__CAT(pcpu__init_, name),  \
+		#name, 0};                                                                    \
+	__attribute__((constructor(101))) static void PCPU__CAT(pcpu__ctor_, name)(void)     \
+	{                                                                                     \
+		pcpu__static_register(&PCPU__CAT(pcpu__desc_, name));                          \
+	}                                                                                     \
+	__attribute__((destructor(101))) static void PCPU__CAT(pcpu__dtor_, name)(void)      \
+	{                                                                                     \
+		pcpu__static_unregister(&PCPU__CAT(pcpu__desc_, name));                        \
+	}                                                                                     \
+	extern type __pcpu *name
+
+/* PCPU_DECLARE(type, name) - in a header, for a PCPU_DEFINE elsewhere. */
+#define PCPU_DECLARE(type, name) extern type __pcpu *name
+
+/* ---------------------------------------------------------------------------------------- */
+/* Accounting domains (the kernel's memcg-aware allocations)                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+struct pcpu_domain;
+
+/*
+ * pcpu_domain_create - a domain named @name (copied) that PCPU_ACCOUNT allocations charge.
+ * @limit_bytes: the most it may be charged; 0 means no limit.
+ * Return: the domain, or NULL with errno EINVAL (@name NULL) or ENOMEM.
+ */
+PCPU_API struct pcpu_domain *pcpu_domain_create(const char *name, size_t limit_bytes);
+/* pcpu_domain_destroy - live allocations stay valid; their charge moves to the root. */
+PCPU_API void pcpu_domain_destroy(struct pcpu_domain *d);
+/* pcpu_domain_set_current - the calling thread's domain (NULL: the root). Returns the old. */
+PCPU_API struct pcpu_domain *pcpu_domain_set_current(struct pcpu_domain *d);
+/* pcpu_domain_usage - bytes charged to @d now (NULL: the root). */
+PCPU_API size_t pcpu_domain_usage(const struct pcpu_domain *d);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Control, statistics, debugging                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * struct pcpu_config - settings for pcpu_init(). Set @size to sizeof(struct pcpu_config) so
+ * the struct can grow without breaking callers; a field left 0 keeps its default (or the
+ * value PCPU_CONF gave). Same keys as PCPU_CONF (see libpcpu(7)).
+ */
+struct pcpu_config {
+	size_t size;             /* sizeof(struct pcpu_config) */
+	size_t unit_size;        /* bytes per unit of a dynamic chunk (page multiple, >= 64 KiB) */
+	size_t static_size;      /* bytes of the first chunk's static region */
+	size_t reserved_size;    /* bytes of the first chunk's reserved region */
+	int balance;             /* 1: background balancer thread; -1: synchronous (off) */
+	unsigned empty_pages_low;  /* balancer wakes below this many empty populated pages */
+	unsigned empty_pages_high; /* and populates up to this many */
+	int cpu_mode;            /* 0: auto, or an enum pcpu_cpu_mode to force */
+	int index_mode;          /* 0: default (cpu), or an enum pcpu_index_mode */
+	int debug;               /* 1: verify invariants after every change (slow) */
+	const char *topology;    /* fake topology "CPUSxNODES" or a CPU list, for tests */
+};
+
+/*
+ * pcpu_init - initialise with @cfg (NULL: defaults and PCPU_CONF). Optional: the library
+ * initialises itself on first use. Fields of @cfg override PCPU_CONF.
+ * Return: 0; -1 with errno EBUSY when already initialised, EINVAL for a bad @cfg, ENOMEM.
+ */
+PCPU_API int pcpu_init(const struct pcpu_config *cfg);
+
+/* struct pcpu_stats - global statistics (the kernel's percpu_stats "Global Stats" and more). */
+struct pcpu_stats {
+	size_t size;             /* set to sizeof(struct pcpu_stats) before the call */
+	/* allocation info */
+	size_t unit_size, static_size, reserved_size, dyn_size, page_size;
+	unsigned nr_cpus, nr_nodes, nr_groups;
+	/* global counters */
+	uint64_t nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
+	uint64_t nr_chunks, nr_max_chunks;
+	size_t min_alloc_size, max_alloc_size;
+	uint64_t empty_pop_pages;
+	uint64_t populated_pages;      /* page indexes populated, summed over chunks */
+	uint64_t resident_bytes;       /* bytes of chunk memory resident now (all units) */
+	uint64_t bind_failures;        /* mbind calls skipped or failed */
+	uint64_t balance_runs, pages_populated, pages_depopulated;
+	uint64_t nowait_failures;
+	int cpu_mode;                  /* enum pcpu_cpu_mode */
+	int index_mode;                /* enum pcpu_index_mode in use */
+	int numa_available;            /* 0: no NUMA binding done */
+};
+
+/* pcpu_stats_get - fill @st (st->size set by the caller). Return: 0, or -1 with EINVAL. */
+PCPU_API int pcpu_stats_get(struct pcpu_stats *st);
+/* pcpu_stats_print - print global and per-chunk statistics as text to @f (NULL: stderr). */
+PCPU_API void pcpu_stats_print(FILE *f);
+/* pcpu_trim - give free populated pages back to the system now. Return: bytes given back. */
+PCPU_API size_t pcpu_trim(void);
+/* pcpu_verify - check every invariant of every chunk. Return: 0, or -1 (the first broken
+ * invariant is printed to stderr). */
+PCPU_API int pcpu_verify(void);
+/* pcpu_leaks_print - live allocations with their call sites, largest first, to @f. */
+PCPU_API void pcpu_leaks_print(FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PCPU_H */

@@ -175,6 +175,30 @@ PCPU_API void pcpu_counter_set(struct pcpu_counter *c, int64_t v);
 /* The default batch: max(32, 2 * pcpu_nr_cpus()). */
 PCPU_API int32_t pcpu_counter_batch(void);
 
+/*
+ * The hot path of pcpu_counter_add() and pcpu_counter_add_batch(), inline (the exported
+ * functions remain, for function pointers and other languages). Like the kernel's
+ * percpu_counter_add_batch(): this CPU's delta absorbs @v while it stays within
+ * (-@batch, @batch), as one restartable sequence with no atomic instruction; otherwise
+ * pcpu__counter_fold() moves the delta and @v into the count under the lock.
+ * Not async-signal-safe: folding takes a mutex.
+ */
+extern PCPU_API int32_t pcpu__counter_batch; /* the default batch, set by pcpu_counter_init() */
+PCPU_API void pcpu__counter_fold(struct pcpu_counter *c, int64_t v);
+
+static inline void pcpu__counter_add_batch(struct pcpu_counter *c, int64_t v, int32_t batch)
+{
+	/* The sequence adds in 64 bits and compares against 2 * batch - 1: keep both sane. */
+	if (batch > 0 && v >= INT32_MIN && v <= INT32_MAX &&
+	    pcpu__add_bounded(c->counters, v, batch) == 0)
+		return;
+	pcpu__counter_fold(c, v);
+}
+
+#define pcpu_counter_add_batch(c, v, batch) pcpu__counter_add_batch((c), (v), (batch))
+#define pcpu_counter_add(c, v)                                                                \
+	pcpu__counter_add_batch((c), (v), __atomic_load_n(&pcpu__counter_batch, __ATOMIC_RELAXED))
+
 /* ---------------------------------------------------------------------------------------- */
 /* Static per-CPU variables                                                                  */
 /* ---------------------------------------------------------------------------------------- */

@@ -52,6 +52,7 @@ struct pcpu_area_map {
 	int nr_populated;             /* populated blocks */
 	int nr_empty_pop_pages;       /* blocks entirely free AND populated */
 	int nr_alloc;                 /* live allocations */
+	int nr_empty_blocks;          /* blocks entirely free, populated or not */
 };
 
 /*
@@ -97,6 +98,10 @@ int pcpu_am_contig_bytes(const struct pcpu_area_map *m);
  * pcpu_am_populated / pcpu_am_depopulated - mark blocks [first, first + nr) (de)populated
  * and adjust nr_populated / nr_empty_pop_pages (kernel: pcpu_chunk_populated()).
  * The caller only depopulates blocks that are entirely free.
+ * Unlike the kernel, nr_empty_pop_pages is exact at every moment: an allocation into an
+ * unpopulated empty block does not count it down, and populating a block counts it up only
+ * if it is entirely free; the net effect of alloc + populate is the kernel's. Blocks already
+ * in the requested state are left alone.
  */
 void pcpu_am_populated(struct pcpu_area_map *m, int first, int nr);
 void pcpu_am_depopulated(struct pcpu_area_map *m, int first, int nr);

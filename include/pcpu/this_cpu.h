@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * pcpu/this_cpu.h - the this-CPU operations (the hot path). Included by <pcpu.h>.
+ *
+ * Each operation is one indivisible step on the copy of the CPU (or, with index=cid, the
+ * concurrency id) the calling thread runs on. On x86-64 and AArch64 it is a restartable
+ * sequence: the thread stores a descriptor pointer in its rseq area, reads the index from
+ * that area, translates the handle with pcpu__offset[] and commits with a single store (or
+ * one read-modify-write instruction). If the kernel preempts, migrates or signals the thread
+ * before the commit, it restarts the sequence, so no lock and no atomic instruction is needed
+ * and no update is lost. When the index reads negative (no rseq in this thread yet, or the
+ * process runs in getcpu mode) the operation calls an out-of-line slow path in the library,
+ * which registers rseq for the thread or does an atomic update of the copy getcpu() names.
+ *
+ * Operands: *p must be a 1, 2, 4 or 8-byte integer (signed or unsigned) or a pointer.
+ * add/sub/inc/dec/add_return take integers only; read/write/xchg/cmpxchg take both. The
+ * arithmetic wraps in the width of *p, as in the kernel: pcpu_this_sub(p, v) adds
+ * -(__typeof__(*p))v.
+ *
+ * Every operation is MT-safe and async-signal-safe (a handler that interrupts an operation
+ * on the same copy loses neither update), except that the first operation of a thread in
+ * own-registration mode registers rseq and installs a thread-exit hook, which calls
+ * pthread_setspecific() (lock-free in glibc).
+ */
+#ifndef PCPU_THIS_CPU_H
+#define PCPU_THIS_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Where the index lives: the offsets from the thread pointer (%fs base on x86-64,
+ * tpidr_el0 on AArch64) of the rseq area's rseq_cs field and of its 32-bit index field
+ * (cpu_id at +4, or mm_cid at +24 with index=cid), in whichever area is in use: glibc's,
+ * libpcpu's own, or in getcpu mode an area that is never registered and whose index stays
+ * -1, so every operation takes the slow path. One test of the index thus covers all three
+ * modes. Set once by the library before any handle exists; read-only for users.
+ */
+extern PCPU_API ptrdiff_t pcpu__rseq_cs_off;
+extern PCPU_API ptrdiff_t pcpu__rseq_idx_off;
+
+/*
+ * Out-of-line slow paths (lib/cpu.c). Each does the whole operation correctly in every
+ * mode: registers rseq for the thread and retries the restartable sequence, or updates
+ * the getcpu copy with an atomic instruction. @h is the handle, @size 1, 2, 4 or 8; values
+ * travel zero- or sign-extended in a uint64_t and are truncated to @size bytes.
+ */
+PCPU_API void pcpu__slow_add(void *h, uint64_t v, unsigned size);
+PCPU_API void pcpu__slow_write(void *h, uint64_t v, unsigned size);
+PCPU_API uint64_t pcpu__slow_read(const void *h, unsigned size);
+PCPU_API uint64_t pcpu__slow_xchg(void *h, uint64_t v, unsigned size);
+PCPU_API uint64_t pcpu__slow_cmpxchg(void *h, uint64_t old, uint64_t nv, unsigned size);
+PCPU_API uint64_t pcpu__slow_add_return(void *h, uint64_t v, unsigned size);
+
+/*
+ * pcpu__slow_add_bounded - slow path of the counter primitive below: add @v to this CPU's
+ * int32_t copy if the result stays within (-@batch, @batch) and return 0; else change
+ * nothing and return -1.
+ */
+PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
+
+#ifdef __cplusplus
+}
+#endif
+
+/*
+ * The per-architecture layer provides, for N in 8, 16, 32, 64 and U = uintN_t:
+ *   void pcpu__add_N(void *h, U v);          void pcpu__write_N(void *h, U v);
+ *   U pcpu__read_N(const void *h);           U pcpu__xchg_N(void *h, U v);
+ *   U pcpu__cmpxchg_N(void *h, U old, U nv); U pcpu__add_return_N(void *h, U v);
+ *   int pcpu__add_bounded(int32_t *h, int64_t v, int32_t batch);
+ * and defines PCPU__ARCH_RSEQ when they are restartable sequences.
+ *
+ * Inline assembly needs asm goto with output operands (GCC 11, Clang 11). Define
+ * PCPU_NO_INLINE_ASM to use the out-of-line calls instead (always correct: the library
+ * then runs the same sequences, or the atomics, for the caller).
+ */
+#if !defined(PCPU_NO_INLINE_ASM) && !defined(__cplusplus) &&                                  \
+	((defined(__clang__) && __clang_major__ >= 11) ||                                     \
+	 (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#if defined(__x86_64__) && defined(__linux__)
+#include <pcpu/arch/x86_64.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <pcpu/arch/aarch64.h>
+#endif
+#endif
+#ifndef PCPU__ARCH_OPS
+#include <pcpu/arch/generic.h>
+#endif
+
+/* Internal: type checks and the bit-exact conversion between *p's type and uintN_t. */
+#define PCPU__SIZE_OK(T)                                                                      \
+	_Static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, \
+		       "pcpu_this_*: the operand must be 1, 2, 4 or 8 bytes")
+/* T to uintN_t and back, bit for bit (a union, so pointers need no cast warnings). */
+#define PCPU__TO(N, T, x) (((union { T pcpu__t; uint##N##_t pcpu__u; }){.pcpu__t = (x)}).pcpu__u)
+#define PCPU__FROM(N, T, x)                                                                   \
+	(((union { uint##N##_t pcpu__u; T pcpu__t; }){.pcpu__u = (uint##N##_t)(x)}).pcpu__t)
+
+/*
+ * Pick the N-byte primitive. __builtin_choose_expr instead of a switch: the branches of
+ * other sizes generate no code at all, even at -O0 (their assembly would not assemble).
+ */
+#define PCPU__CHOOSE(T, e8, e16, e32, e64)                                                    \
+	__builtin_choose_expr(sizeof(T) == 1, e8,                                             \
+		__builtin_choose_expr(sizeof(T) == 2, e16,                                    \
+			__builtin_choose_expr(sizeof(T) == 4, e32, e64)))
+
+/* Internal: the unary-value operations; @op is add, write, xchg or add_return. */
+#define PCPU__OP1(op, p, v)                                                                   \
+	PCPU__CHOOSE(*(p), pcpu__##op##_8((void *)(p), PCPU__TO(8, __typeof__(*(p)), (v))),  \
+		     pcpu__##op##_16((void *)(p), PCPU__TO(16, __typeof__(*(p)), (v))),      \
+		     pcpu__##op##_32((void *)(p), PCPU__TO(32, __typeof__(*(p)), (v))),      \
+		     pcpu__##op##_64((void *)(p), PCPU__TO(64, __typeof__(*(p)), (v))))
+
+/*
+ * pcpu_this_add - add @v (converted to the type of *@p, so it wraps in that width) to this
+ * CPU's copy of *@p. No return value.
+ */
+#define pcpu_this_add(p, v)                                                                   \
+	__extension__({                                                                       \
+		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
+		__typeof__(*(p)) pcpu__v_ = (__typeof__(*(p)))(v);                            \
+		PCPU__SIZE_OK(*pcpu__p_);                                                      \
+		PCPU__OP1(add, pcpu__p_, pcpu__v_);                                            \
+		(void)0;                                                                      \
+	})
+
+/* pcpu_this_sub - subtract @v: adds -(type of *@p)@v, as the kernel does. */
+#define pcpu_this_sub(p, v) pcpu_this_add((p), -(__typeof__(*(p)))(v))
+/* pcpu_this_inc, pcpu_this_dec - add 1, subtract 1. */
+#define pcpu_this_inc(p) pcpu_this_add((p), 1)
+#define pcpu_this_dec(p) pcpu_this_sub((p), 1)
+
+/* pcpu_this_write - store @v into this CPU's copy. */
+#define pcpu_this_write(p, v)                                                                 \
+	__extension__({                                                                       \
+		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
+		__typeof__(*(p)) pcpu__v_ = (v);                                              \
+		PCPU__SIZE_OK(*pcpu__p_);                                                      \
+		PCPU__OP1(write, pcpu__p_, pcpu__v_);                                          \
+		(void)0;                                                                      \
+	})
+
+/* pcpu_this_read - this CPU's copy of *@p, read on that CPU. Returns the type of *@p. */
+#define pcpu_this_read(p)                                                                     \
+	__extension__({                                                                       \
+		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
+		PCPU__SIZE_OK(*pcpu__p_);                                                      \
+		PCPU__CHOOSE(*pcpu__p_,                                                        \
+			PCPU__FROM(8, __typeof__(*(p)), pcpu__read_8((void *)pcpu__p_)),      \
+			PCPU__FROM(16, __typeof__(*(p)), pcpu__read_16((void *)pcpu__p_)),    \
+			PCPU__FROM(32, __typeof__(*(p)), pcpu__read_32((void *)pcpu__p_)),    \
+			PCPU__FROM(64, __typeof__(*(p)), pcpu__read_64((void *)pcpu__p_)));   \
+	})
+
+/* Internal: a value-returning unary operation, result converted back to the type of *p. */
+#define PCPU__OP1R(op, p, v)                                                                  \
+	__extension__({                                                                       \
+		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
+		__typeof__(*(p)) pcpu__v_ = (__typeof__(*(p)))(v);                            \
+		PCPU__SIZE_OK(*pcpu__p_);                                                      \
+		PCPU__CHOOSE(*pcpu__p_,                                                        \
+			PCPU__FROM(8, __typeof__(*(p)),                                       \
+				   pcpu__##op##_8((void *)pcpu__p_,                            \
+						  PCPU__TO(8, __typeof__(*(p)), pcpu__v_))),   \
+			PCPU__FROM(16, __typeof__(*(p)),                                      \
+				   pcpu__##op##_16((void *)pcpu__p_,                           \
+						   PCPU__TO(16, __typeof__(*(p)), pcpu__v_))), \
+			PCPU__FROM(32, __typeof__(*(p)),                                      \
+				   pcpu__##op##_32((void *)pcpu__p_,                           \
+						   PCPU__TO(32, __typeof__(*(p)), pcpu__v_))), \
+			PCPU__FROM(64, __typeof__(*(p)),                                      \
+				   pcpu__##op##_64((void *)pcpu__p_,                           \
+						   PCPU__TO(64, __typeof__(*(p)), pcpu__v_)))); \
+	})
+
+/* pcpu_this_xchg - store @v into this CPU's copy; returns the value it replaced. */
+#define pcpu_this_xchg(p, v) PCPU__OP1R(xchg, p, v)
+
+/* pcpu_this_add_return - add @v to this CPU's copy; returns the new value. */
+#define pcpu_this_add_return(p, v) PCPU__OP1R(add_return, p, v)
+
+/*
+ * pcpu_this_cmpxchg - if this CPU's copy equals @o, store @n. Returns the value seen (equal
+ * to @o exactly when the store happened).
+ */
+#define pcpu_this_cmpxchg(p, o, n)                                                            \
+	__extension__({                                                                       \
+		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
+		__typeof__(*(p)) pcpu__o_ = (__typeof__(*(p)))(o);                            \
+		__typeof__(*(p)) pcpu__n_ = (__typeof__(*(p)))(n);                            \
+		PCPU__SIZE_OK(*pcpu__p_);                                                      \
+		PCPU__CHOOSE(*pcpu__p_,                                                        \
+			PCPU__FROM(8, __typeof__(*(p)),                                       \
+				   pcpu__cmpxchg_8((void *)pcpu__p_,                           \
+						   PCPU__TO(8, __typeof__(*(p)), pcpu__o_),    \
+						   PCPU__TO(8, __typeof__(*(p)), pcpu__n_))),  \
+			PCPU__FROM(16, __typeof__(*(p)),                                      \
+				   pcpu__cmpxchg_16((void *)pcpu__p_,                          \
+						    PCPU__TO(16, __typeof__(*(p)), pcpu__o_),  \
+						    PCPU__TO(16, __typeof__(*(p)), pcpu__n_))),\
+			PCPU__FROM(32, __typeof__(*(p)),                                      \
+				   pcpu__cmpxchg_32((void *)pcpu__p_,                          \
+						    PCPU__TO(32, __typeof__(*(p)), pcpu__o_),  \
+						    PCPU__TO(32, __typeof__(*(p)), pcpu__n_))),\
+			PCPU__FROM(64, __typeof__(*(p)),                                      \
+				   pcpu__cmpxchg_64((void *)pcpu__p_,                          \
+						    PCPU__TO(64, __typeof__(*(p)), pcpu__o_),  \
+						    PCPU__TO(64, __typeof__(*(p)), pcpu__n_)))); \
+	})
+
+#endif /* PCPU_THIS_CPU_H */

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * chunk - the memory of one chunk: a virtual reservation of nr_units units, each bound to
+ * its CPU's node, populated and depopulated by page index across all units at once; and the
+ * address -> chunk reverse map (the kernel's page->private). Knows nothing of slots.
+ *
+ * Layout: unit u starts at base + u * stride. stride = unit_size + one page: the extra
+ * "colour" page staggers the copies of an object across TLB sets (with a power-of-two
+ * stride every copy of an object would fall in the same dTLB/STLB set and summing a counter
+ * over many CPUs would thrash them). The colour page is made accessible with the unit's last
+ * page but never touched, so it costs no memory and lets a fully populated chunk stay one
+ * mapping.
+ */
+#ifndef PCPU_CHUNK_H
+#define PCPU_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "area_map.h"
+#include "util.h"
+
+/*
+ * Handles live outside the canonical address range so that a raw dereference faults:
+ * handle = unit-0 address + PCPU_HANDLE_BIAS, and pcpu__offset[cpu] = unit offset - bias.
+ * On AArch64 bits 56-63 are ignored by loads (top-byte ignore), so bit 55 is used there: an
+ * address with it set belongs to the kernel half and faults in user space.
+ */
+#if defined(__aarch64__)
+#define PCPU_HANDLE_BIAS ((uintptr_t)1 << 55)
+#elif UINTPTR_MAX > 0xffffffffu
+#define PCPU_HANDLE_BIAS ((uintptr_t)1 << 63)
+#else
+#define PCPU_HANDLE_BIAS ((uintptr_t)0)
+#endif
+
+struct pcpu_geom {
+	size_t page;          /* page size */
+	size_t unit_size;     /* bytes of a unit (dynamic chunks) */
+	size_t stride;        /* unit_size + one colour page */
+	unsigned nr_units;    /* == possible CPUs */
+	int nr_pages;         /* pages per unit */
+	size_t vsize;         /* bytes reserved per chunk */
+};
+extern struct pcpu_geom pcpu_geom;
+
+struct pcpu_chunk {
+	struct list_head list;      /* slot list membership */
+	struct pcpu_area_map map;   /* allocation state (the area map layer) */
+	char *base;                 /* start of the reservation; unit 0 starts here */
+	int slot;
+	int set;                    /* chunk set: 0 plain, 1 accounted */
+	bool immutable;             /* first chunk regions: always populated */
+	bool isolated;              /* queued for reclaim: invisible to allocation */
+	bool reserved;              /* the reserved region: never on a slot list */
+	bool owns_mapping;          /* false for the reserved view of the first chunk */
+	unsigned long *dirty;       /* granules that may be nonzero in some unit */
+	uint32_t *owner;            /* per-granule accounting owner id (set 1), else NULL */
+	uint64_t nr_populate_calls; /* stats */
+};
+
+/* pcpu_geom_init - compute the geometry for @unit_size and @nr_units. */
+void pcpu_geom_init(size_t unit_size, unsigned nr_units);
+
+/* pcpu_unit_addr - address of byte @off of unit @unit in chunk @c. */
+static inline char *pcpu_unit_addr(const struct pcpu_chunk *c, unsigned unit, size_t off)
+{
+	return c->base + (size_t)unit * pcpu_geom.stride + off;
+}
+
+/* pcpu_handle_of / pcpu_addr_of - handle <-> unit-0 address. */
+static inline void *pcpu_handle_of(const struct pcpu_chunk *c, int off)
+{
+	return (void *)((uintptr_t)c->base + (uintptr_t)off + PCPU_HANDLE_BIAS);
+}
+static inline uintptr_t pcpu_addr_of(const void *h)
+{
+	return (uintptr_t)h - PCPU_HANDLE_BIAS;
+}
+
+/*
+ * pcpu_chunk_create - reserve and bind a new chunk of @map_bytes served bytes per unit
+ * (unit_size for dynamic chunks), every page unpopulated. Return 0 or -ENOMEM.
+ */
+int pcpu_chunk_create(struct pcpu_chunk **out, int set);
+/* pcpu_chunk_destroy - unmap and free a chunk (the caller took it out of every list). */
+void pcpu_chunk_destroy(struct pcpu_chunk *c);
+
+/*
+ * pcpu_chunk_populate - make pages [ps, pe) of every unit accessible, faulting them in for
+ * the units of CPUs the process may run on. Only syscalls: the caller marks the map. On
+ * failure nothing stays populated. Return 0 or -ENOMEM.
+ */
+int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe);
+/* pcpu_chunk_depopulate - give pages [ps, pe) of every unit back and make them PROT_NONE. */
+void pcpu_chunk_depopulate(struct pcpu_chunk *c, int ps, int pe);
+
+/* Reverse map of handle addresses (unit-0 range) to chunks; caller holds the short lock. */
+int pcpu_chunk_index_add(struct pcpu_chunk *c, uintptr_t start, uintptr_t end);
+void pcpu_chunk_index_del(struct pcpu_chunk *c);
+struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr);
+/* Bytes of chunk memory resident in unit @unit (mincore), for stats. */
+size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit);
+
+/* Counters kept by this layer (under the allocation mutex). */
+extern uint64_t pcpu_chunk_bind_failures;
+extern uint64_t pcpu_chunk_pages_populated, pcpu_chunk_pages_depopulated;
+
+#endif /* PCPU_CHUNK_H */

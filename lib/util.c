@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+#include <errno.h>
+#include <numaif.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void pcpu_assert_fail(const char *cond, const char *file, int line)
+{
+	fprintf(stderr, "libpcpu: assertion failed: %s (%s:%d)\n", cond, file, line);
+	abort();
+}
+
+void pcpu_warn(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	/* One write so lines from several threads do not interleave. */
+	fprintf(stderr, "libpcpu: %s\n", buf);
+}
+
+void bits_set_range(unsigned long *map, long start, long n)
+{
+	for (; n > 0 && start % BITS_PER_LONG; start++, n--)
+		bit_set(map, start);
+	for (; n >= BITS_PER_LONG; start += BITS_PER_LONG, n -= BITS_PER_LONG)
+		map[start / BITS_PER_LONG] = ~0UL;
+	for (; n > 0; start++, n--)
+		bit_set(map, start);
+}
+
+void bits_clear_range(unsigned long *map, long start, long n)
+{
+	for (; n > 0 && start % BITS_PER_LONG; start++, n--)
+		bit_clear(map, start);
+	for (; n >= BITS_PER_LONG; start += BITS_PER_LONG, n -= BITS_PER_LONG)
+		map[start / BITS_PER_LONG] = 0;
+	for (; n > 0; start++, n--)
+		bit_clear(map, start);
+}
+
+bool bits_any_in_range(const unsigned long *map, long start, long n)
+{
+	for (; n > 0 && start % BITS_PER_LONG; start++, n--)
+		if (bit_test(map, start))
+			return true;
+	for (; n >= BITS_PER_LONG; start += BITS_PER_LONG, n -= BITS_PER_LONG)
+		if (map[start / BITS_PER_LONG])
+			return true;
+	for (; n > 0; start++, n--)
+		if (bit_test(map, start))
+			return true;
+	return false;
+}
+
+#if PCPU_FAULT_INJECT
+/*
+ * Fault injection: PCPU_FAULT=N fails the N-th fallible call (1-based) counted over every
+ * wrapper below; PCPU_FAULT_LOG=1 prints each call's number and name so a test can learn
+ * how many call sites a workload has. The counter is global and atomic so that the
+ * balancer thread's calls count too.
+ */
+static long fault_at = -1;
+static long fault_calls;
+static int fault_log = -1;
+
+static bool fault_hit(const char *what)
+{
+	long n;
+
+	if (fault_log < 0) {
+		const char *s = getenv("PCPU_FAULT");
+		const char *l = getenv("PCPU_FAULT_LOG");
+
+		fault_at = s ? atol(s) : -1;
+		fault_log = l && *l == '1';
+	}
+	n = __atomic_add_fetch(&fault_calls, 1, __ATOMIC_RELAXED);
+	if (fault_log)
+		fprintf(stderr, "libpcpu: fault point %ld: %s\n", n, what);
+	return n == fault_at;
+}
+#else
+static inline bool fault_hit(const char *what)
+{
+	(void)what;
+	return false;
+}
+#endif
+
+void *pcpu_sys_mmap(size_t len)
+{
+	void *p;
+
+	if (fault_hit("mmap")) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int pcpu_sys_munmap(void *addr, size_t len)
+{
+	/* munmap is never failed on purpose: teardown must always succeed. */
+	return munmap(addr, len) ? -errno : 0;
+}
+
+int pcpu_sys_mprotect(void *addr, size_t len, int prot)
+{
+	/* Only making memory accessible may fail; giving it back must always work. */
+	if (prot != PROT_NONE && fault_hit("mprotect"))
+		return -ENOMEM;
+	return mprotect(addr, len, prot) ? -errno : 0;
+}
+
+int pcpu_sys_madvise(void *addr, size_t len, int advice)
+{
+	if (advice != MADV_DONTNEED && fault_hit("madvise"))
+		return -ENOMEM;
+	return madvise(addr, len, advice) ? -errno : 0;
+}
+
+int pcpu_sys_mbind(void *addr, size_t len, int node)
+{
+	unsigned long mask[16] = {0};
+
+	if (fault_hit("mbind"))
+		return -EINVAL;
+	if (node < 0 || node >= (int)(8 * sizeof(mask)))
+		return -EINVAL;
+	mask[node / BITS_PER_LONG] = 1UL << (node % BITS_PER_LONG);
+	return mbind(addr, len, MPOL_PREFERRED, mask, 8 * sizeof(mask), 0) ? -errno : 0;
+}
+
+void *pcpu_calloc(size_t n, size_t size)
+{
+	if (fault_hit("calloc"))
+		return NULL;
+	return calloc(n, size);
+}
+
+void *pcpu_malloc(size_t size)
+{
+	if (fault_hit("malloc"))
+		return NULL;
+	return malloc(size);
+}
+
+void *pcpu_realloc(void *p, size_t size)
+{
+	if (fault_hit("realloc"))
+		return NULL;
+	return realloc(p, size);
+}
+
+void pcpu_mfree(void *p)
+{
+	free(p);
+}

@@ -175,7 +175,10 @@ static void am_block_update(struct pcpu_block_md *b, int start, int end)
 	if (end == b->nr_bits)
 		b->right_free = contig;
 
-	/* The known contig run reported again (a skipped hole, say) would become its own scan hint. */
+	/*
+	 * Defensive, not in the kernel: the known contig run reported again would become its
+	 * own scan hint. No caller does this today (the tests never reach it).
+	 */
 	if (start == b->contig_hint_start && contig == b->contig_hint)
 		return;
 
@@ -314,12 +317,15 @@ static void am_chunk_refresh(struct pcpu_area_map *m, bool full)
 		off = c->scan_hint_start + c->scan_hint;
 		c->contig_hint_start = c->scan_hint_start;
 		c->contig_hint = c->scan_hint;
+		c->scan_hint = 0;
 	} else {
+		/*
+		 * An old scan hint survives only while no run the walk reports starts before
+		 * it (block_update clears it otherwise), so it still bounds what lies before.
+		 */
 		off = c->first_free;
 		c->contig_hint = 0;
 	}
-	/* kernel: a full refresh kept the old scan hint, though it may no longer be the best. */
-	c->scan_hint = 0;
 
 	while (am_next_md_region(m, &off, &bits)) {
 		am_block_update(c, off, off + bits);
@@ -359,7 +365,7 @@ static void am_alloc_whole_block(struct pcpu_area_map *m, int i)
 	b->contig_hint = 0;
 	b->left_free = 0;
 	b->right_free = 0;
-	/* kernel: left first_free stale on blocks in the middle of an allocation. */
+	/* kernel: leaves first_free stale on blocks in the middle of an allocation. */
 	b->first_free = m->block_bits;
 }
 
@@ -451,36 +457,17 @@ static void am_chunk_update_free(struct pcpu_block_md *c, int start, int end)
 }
 
 /*
- * kernel: pcpu_block_update_hint_free()
- * Bits [off, off + bits) were just cleared in the alloc map.
+ * Chunk-level part of a free: [start, end) is the freed run as far as its first and last
+ * blocks go. kernel: refreshes when that spans a block or crosses blocks, else updates with
+ * an absolute start but a block-relative end (§2.6). We follow the run into free
+ * neighbours first, so the chunk always sees all of it, and pass it whole.
  */
-static void am_hint_free(struct pcpu_area_map *m, int off, int bits)
+static void am_chunk_hint_free(struct pcpu_area_map *m, int start, int end)
 {
 	struct pcpu_block_md *c = &m->chunk_md;
 	int bb = m->block_bits;
-	int s = off / bb, e = (off + bits - 1) / bb;
-	int start, end, i;
+	int i;
 
-	/*
-	 * kernel: skips these scans when the freed run abuts a contig hint, trusting the
-	 * hint's far edge. Measuring from the bitmap (at most a block each way) never gets a
-	 * short run, so a block that became entirely free is always seen as such.
-	 */
-	start = am_last_bit(am_block_map(m, s), off % bb) + 1;
-	end = am_next_bit(am_block_map(m, e), bb, (off + bits - 1) % bb + 1);
-
-	if (s == e) {
-		am_free_block_run(m, s, start, end);
-	} else {
-		am_free_block_run(m, s, start, bb);
-		for (i = s + 1; i < e; i++)
-			am_free_whole_block(m, i);
-		am_free_block_run(m, e, 0, end);
-	}
-
-	/* The run may go on into free neighbours: the chunk needs all of it. */
-	start += s * bb;
-	end += e * bb;
 	if (start % bb == 0) {
 		for (i = start / bb - 1; i >= 0; i--) {
 			start -= m->md_blocks[i].right_free;
@@ -495,19 +482,56 @@ static void am_hint_free(struct pcpu_area_map *m, int off, int bits)
 				break;
 		}
 	}
+	/* kernel: chunk left_free/right_free were never maintained. */
 	if (start == 0)
 		c->left_free = end;
 	if (end == c->nr_bits)
 		c->right_free = end - start;
 
-	/*
-	 * kernel: refreshes when the run spans a block or crosses blocks, else updates with
-	 * an absolute start but a block-relative end (§2.6); we pass the absolute run.
-	 */
 	if (end - start >= bb || start / bb != (end - 1) / bb)
 		am_chunk_refresh(m, true);
 	else
 		am_chunk_update_free(c, start, end);
+}
+
+/*
+ * kernel: pcpu_block_update_hint_free()
+ * Bits [off, off + bits) were just cleared in the alloc map.
+ */
+static void am_hint_free(struct pcpu_area_map *m, int off, int bits)
+{
+	struct pcpu_block_md *sb, *eb;
+	int bb = m->block_bits;
+	int s = off / bb, e = (off + bits - 1) / bb;
+	int start, end, i;
+
+	/*
+	 * Where the freed bits abut a contig hint, the hint's far edge is the run's edge (hints
+	 * are whole runs, which pcpu_am_verify checks); elsewhere look in the bitmap.
+	 */
+	start = off % bb;
+	sb = &m->md_blocks[s];
+	if (sb->contig_hint && start == sb->contig_hint_start + sb->contig_hint)
+		start = sb->contig_hint_start;
+	else
+		start = am_last_bit(am_block_map(m, s), start) + 1;
+	end = (off + bits - 1) % bb + 1;
+	eb = &m->md_blocks[e];
+	if (eb->contig_hint && end == eb->contig_hint_start)
+		end += eb->contig_hint;
+	else
+		end = am_next_bit(am_block_map(m, e), bb, end);
+
+	if (s == e) {
+		am_free_block_run(m, s, start, end);
+	} else {
+		am_free_block_run(m, s, start, bb);
+		for (i = s + 1; i < e; i++)
+			am_free_whole_block(m, i);
+		am_free_block_run(m, e, 0, end);
+	}
+
+	am_chunk_hint_free(m, s * bb + start, e * bb + end);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1002,10 +1026,22 @@ static bool am_range_free(const unsigned long *map, int start, int len)
 	return am_next_bit(map, start + len, start) >= start + len;
 }
 
+/* Free, and bounded by allocated bits or the area's edges on both sides. */
+static bool am_run_maximal(const unsigned long *map, int nr_bits, int start, int len)
+{
+	if (!am_range_free(map, start, len))
+		return false;
+	if (start > 0 && !am_test_bit(map, start - 1))
+		return false;
+	return start + len == nr_bits || am_test_bit(map, start + len);
+}
+
 /*
  * The hint rules shared by blocks and the chunk: @b's hints are free runs inside the area
  * (so never larger than the truth), the scan hint is no larger than the contig hint, apart
- * from it, and before it unless the two are the same size.
+ * from it, and before it unless the two are the same size. Both are whole runs (bounded by
+ * allocated bits or the area's edges): the free path and refresh rely on hint edges being
+ * real run edges. For blocks, "allocated" at an edge means the block edge itself.
  */
 static int am_verify_hints(const struct pcpu_block_md *b, const unsigned long *map,
 			   bool any_free, const char *what, int idx, struct am_why *w)
@@ -1017,6 +1053,9 @@ static int am_verify_hints(const struct pcpu_block_md *b, const unsigned long *m
 		return am_fail(w, "%s %d: contig hint %d@%d out of range", what, idx, c, cs);
 	if (c && !am_range_free(map, cs, c))
 		return am_fail(w, "%s %d: contig hint %d@%d covers allocated bits", what, idx, c, cs);
+	if (c && !am_run_maximal(map, b->nr_bits, cs, c))
+		return am_fail(w, "%s %d: contig hint %d@%d is part of a larger run", what, idx, c,
+			       cs);
 	if (any_free && !c)
 		return am_fail(w, "%s %d: free bits but no contig hint", what, idx);
 	if (!s)
@@ -1025,6 +1064,8 @@ static int am_verify_hints(const struct pcpu_block_md *b, const unsigned long *m
 		return am_fail(w, "%s %d: scan hint %d@%d out of range", what, idx, s, ss);
 	if (!am_range_free(map, ss, s))
 		return am_fail(w, "%s %d: scan hint %d@%d covers allocated bits", what, idx, s, ss);
+	if (!am_run_maximal(map, b->nr_bits, ss, s))
+		return am_fail(w, "%s %d: scan hint %d@%d is part of a larger run", what, idx, s, ss);
 	if (s > c)
 		return am_fail(w, "%s %d: scan hint %d > contig hint %d", what, idx, s, c);
 	if (am_overlap(ss, ss + s, cs, cs + c))

@@ -140,7 +140,7 @@ static void *adder(void *arg)
 {
 	struct adder *a = arg;
 
-	for (int i = 0; i < 200000; i++) {
+	for (int i = 0; i < 50000; i++) {
 		int64_t v;
 		unsigned r = rand_r(&a->seed);
 

@@ -279,6 +279,80 @@ START_TEST(test_kernel_percpu_test)
 }
 END_TEST
 
+/*
+ * The arithmetic of the architecture's sequences, whatever the mode: point the sequences at
+ * a fake area of this thread whose index is always valid (here the last CPU), and check
+ * each operation against that CPU's copy. The fake area is not registered, so nothing would
+ * restart a sequence, which single-threaded code does not need. Under qemu-user (no rseq:
+ * getcpu mode) this is what runs the commit paths of the AArch64 sequences.
+ */
+static __thread struct {
+	uint32_t cpu_id_start, cpu_id;
+	uint64_t rseq_cs;
+	uint32_t more[4];
+} fake_area __attribute__((aligned(32), unused));
+
+#define FAKE_AREA_CHECK(T, MAX)                                                               \
+	do {                                                                                  \
+		T *p = pcpu_alloc_type(T), *c;                                                \
+		ck_assert_ptr_nonnull(p);                                                     \
+		c = pcpu_ptr(p, cpu);                                                         \
+		pcpu_this_write(p, (T)(MAX));                                                 \
+		ck_assert(*c == (T)(MAX));                                                    \
+		pcpu_this_inc(p);                                                             \
+		ck_assert(*c == (T)((uint64_t)(T)(MAX) + 1));                                           \
+		pcpu_this_sub(p, 3);                                                          \
+		ck_assert(pcpu_this_read(p) == (T)((uint64_t)(T)(MAX) - 2));                            \
+		ck_assert(pcpu_this_add_return(p, 5) == (T)((uint64_t)(T)(MAX) + 3));                   \
+		ck_assert(pcpu_this_xchg(p, (T)9) == (T)((uint64_t)(T)(MAX) + 3));                      \
+		ck_assert(pcpu_this_cmpxchg(p, (T)8, (T)1) == 9);                             \
+		ck_assert(*c == 9);                                                           \
+		ck_assert(pcpu_this_cmpxchg(p, (T)9, (T)(MAX)) == 9);                         \
+		ck_assert(*c == (T)(MAX));                                                    \
+		ck_assert(SUM_COPIES(p) == (uint64_t)*c);                                     \
+		pcpu_free(p);                                                                 \
+	} while (0)
+
+START_TEST(test_arch_sequences)
+{
+#ifdef PCPU__ARCH_RSEQ
+	ptrdiff_t cs = pcpu__rseq_cs_off, idx = pcpu__rseq_idx_off;
+	char *tp = __builtin_thread_pointer();
+	unsigned cpu = pcpu_nr_cpus() - 1;
+	int32_t *d = pcpu_alloc_type(int32_t);
+
+	ck_assert_ptr_nonnull(d);
+	fake_area.cpu_id = cpu;
+	pcpu__rseq_cs_off = (char *)&fake_area.rseq_cs - tp;
+	pcpu__rseq_idx_off = (char *)&fake_area.cpu_id - tp;
+	FAKE_AREA_CHECK(int8_t, INT8_MAX);
+	FAKE_AREA_CHECK(uint8_t, UINT8_MAX);
+	FAKE_AREA_CHECK(int16_t, INT16_MAX);
+	FAKE_AREA_CHECK(uint16_t, UINT16_MAX);
+	FAKE_AREA_CHECK(int32_t, INT32_MAX);
+	FAKE_AREA_CHECK(uint32_t, UINT32_MAX);
+	FAKE_AREA_CHECK(int64_t, INT64_MAX);
+	FAKE_AREA_CHECK(uint64_t, UINT64_MAX);
+	/* the counter primitive: within (-batch, batch) it adds, else it refuses */
+	ck_assert_int_eq(pcpu__add_bounded(d, 3, 4), 0);
+	ck_assert_int_eq(*pcpu_ptr(d, cpu), 3);
+	ck_assert_int_eq(pcpu__add_bounded(d, 1, 4), -1);
+	ck_assert_int_eq(pcpu__add_bounded(d, -6, 4), 0);
+	ck_assert_int_eq(*pcpu_ptr(d, cpu), -3);
+	ck_assert_int_eq(pcpu__add_bounded(d, -1, 4), -1);
+	ck_assert_int_eq(pcpu__add_bounded(d, INT32_MAX, INT32_MAX), 0);
+	ck_assert_int_eq(*pcpu_ptr(d, cpu), INT32_MAX - 3);
+	ck_assert_int_eq(pcpu__add_bounded(d, 3, INT32_MAX), -1);
+	ck_assert_int_eq(*pcpu_ptr(d, cpu), INT32_MAX - 3);
+	/* a negative index sends every operation to the slow path, which is still exact */
+	fake_area.cpu_id = UINT32_MAX;
+	pcpu__rseq_cs_off = cs;
+	pcpu__rseq_idx_off = idx;
+	pcpu_free(d);
+#endif
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------- */
 /* Concurrency                                                                              */
 /* ---------------------------------------------------------------------------------------- */
@@ -422,6 +496,7 @@ int main(void)
 	tcase_add_test(tc, test_subword_neighbours);
 	tcase_add_test(tc, test_pointers);
 	tcase_add_test(tc, test_kernel_percpu_test);
+	tcase_add_test(tc, test_arch_sequences);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("concurrency");
 	tcase_set_timeout(tc, 120);

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * bench.h - shared pieces of pcpu-bench: options, timing, result reporting and the peer
+ * allocators every group compares libpcpu against.
+ *
+ * Every measurement runs in a child process (the bench re-executes itself with a hidden
+ * --child option), so each one starts from a fresh heap, a fresh libpcpu and the PCPU_CONF
+ * and CPU affinity it needs; the child sends its results to the parent through a pipe as
+ * tab-separated lines.
+ */
+#ifndef PCPU_BENCH_H
+#define PCPU_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct bench_opts {
+	bool full;      /* --full: long suite */
+	int reps;       /* runs per measurement; the median is reported */
+	double target;  /* seconds one timed run should last */
+	const char *params; /* child: job parameters (e.g. "confined") */
+};
+
+extern struct bench_opts bopt;
+/* Child: the write end of the pipe to the parent; -1 writes the rows to stdout. */
+extern int bench_pipe;
+
+/* now_ns - CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Keep the compiler from deleting or merging a computation whose result is @v. */
+#define bench_keep(v) __asm__ volatile("" : : "r"(v) : "memory")
+/* Compiler barrier: memory is read and written again after it. */
+#define bench_barrier() __asm__ volatile("" : : : "memory")
+
+double median(double *v, int n);
+
+/*
+ * report - one result row (in a child, written to the parent's pipe).
+ * @group, @bench: what is measured; @params: the x value (threads, size, CPUs);
+ * @impl: who is measured; @baseline: this row is the "libpcpu" the ratios divide by.
+ * Strings must not contain tabs or newlines.
+ */
+void report(const char *group, const char *bench, const char *params, const char *impl,
+	    double value, const char *unit, bool baseline);
+/* note - a free-text remark shown under the table. */
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* progress - what the child is doing now, for the parent's progress line. */
+void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* die - print to stderr and exit(2). */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Number of CPUs this process may run on, and the i-th of them. */
+int allowed_cpus(int *list, int max);
+/* pin_self - bind the calling thread to CPU @cpu. */
+void pin_self(int cpu);
+
+/* rss_bytes - resident set size of the process now. */
+uint64_t rss_bytes(void);
+/* big_alloc - zeroed bookkeeping memory straight from mmap, outside every measured heap. */
+void *big_alloc(size_t bytes);
+void big_free(void *p, size_t bytes);
+
+/* ---- peers: per-CPU data laid out by hand, one cache-line padded slot per CPU ---- */
+
+#define CACHE_LINE 64
+
+enum peer {
+	PEER_PCPU,     /* libpcpu: pcpu_alloc / pcpu_free */
+	PEER_JEMALLOC, /* padded array from jemalloc: mallocx(MALLOCX_ALIGN(64)|MALLOCX_ZERO) */
+	PEER_GLIBC,    /* padded array from glibc: __libc_memalign + memset */
+	NR_PEERS,
+};
+
+extern const char *const peer_name[NR_PEERS];
+
+/* Bytes of one CPU's slot in a padded array holding an object of @size bytes. */
+static inline size_t padded_slot(size_t size)
+{
+	return (size + CACHE_LINE - 1) & ~(size_t)(CACHE_LINE - 1);
+}
+
+/* peer_alloc - one zeroed @size-byte object per CPU of @ncpus; NULL on failure. */
+void *peer_alloc(enum peer p, size_t size, unsigned ncpus);
+void peer_free(enum peer p, void *obj, size_t size, unsigned ncpus);
+/* peer_copy - CPU @cpu's copy of @obj. */
+void *peer_copy(enum peer p, void *obj, size_t size, unsigned cpu);
+/* peer_trim - give free memory back (pcpu_trim, malloc_trim, jemalloc purge). */
+void peer_trim(enum peer p);
+
+/* The groups: each runs in its own child process. */
+void group_hot(void);
+void group_alloc(void);
+void group_memory(void);
+void group_read(void);
+
+#endif /* PCPU_BENCH_H */

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * util.c - timing, reporting, CPU affinity, RSS and the peer allocators of pcpu-bench.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <jemalloc/jemalloc.h>
+#include <pcpu.h>
+
+#include "bench.h"
+
+/*
+ * glibc's allocator under its internal names: linking jemalloc makes malloc() and free()
+ * jemalloc's, so the glibc peer calls these to stay glibc.
+ */
+extern void *__libc_memalign(size_t align, size_t size);
+extern void __libc_free(void *p);
+
+/* The write end of the pipe to the parent (set by main); -1: stdout. */
+int bench_pipe = -1;
+
+struct bench_opts bopt = {
+	.reps = 5,
+	.target = 0.03,
+};
+
+const char *const peer_name[NR_PEERS] = {
+	[PEER_PCPU] = "libpcpu",
+	[PEER_JEMALLOC] = "padded/jemalloc",
+	[PEER_GLIBC] = "padded/glibc",
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double median(double *v, int n)
+{
+	if (n <= 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	if (n & 1)
+		return v[n / 2];
+	return (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Write one whole line to the parent; a line below PIPE_BUF is written atomically. */
+static void emit(const char *line)
+{
+	int fd = bench_pipe >= 0 ? bench_pipe : STDOUT_FILENO;
+	size_t len = strlen(line), off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, line + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
+
+/* Tabs and newlines separate fields and lines in the protocol: replace them. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\t' || *s == '\n')
+			*s = ' ';
+}
+
+void report(const char *group, const char *bench, const char *params, const char *impl,
+	    double value, const char *unit, bool baseline)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "R\t%s\t%s\t%s\t%s\t%.6g\t%s\t%d\n", group, bench, params,
+		 impl, value, unit, baseline);
+	emit(line);
+}
+
+static void emit_text(char kind, const char *fmt, va_list ap)
+{
+	char text[400], line[420];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	sanitize(text);
+	snprintf(line, sizeof(line), "%c\t%s\n", kind, text);
+	emit(line);
+}
+
+void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit_text('N', fmt, ap);
+	va_end(ap);
+}
+
+void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit_text('P', fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pcpu-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+int allowed_cpus(int *list, int max)
+{
+	cpu_set_t set;
+	int cpu, n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		if (list && n < max)
+			list[n] = cpu;
+		n++;
+	}
+	return n ? n : 1;
+}
+
+void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+uint64_t rss_bytes(void)
+{
+	char buf[128];
+	unsigned long size = 0, resident = 0;
+	ssize_t n;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void *big_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap of %zu bytes: %s", bytes, strerror(errno));
+	/* Fault it in now so it does not show up in a later RSS difference. */
+	memset(p, 0, bytes);
+	return p;
+}
+
+void big_free(void *p, size_t bytes)
+{
+	munmap(p, bytes);
+}
+
+void *peer_alloc(enum peer p, size_t size, unsigned ncpus)
+{
+	size_t bytes = padded_slot(size) * ncpus;
+	void *obj;
+
+	switch (p) {
+	case PEER_PCPU:
+		return pcpu_alloc(size, 0, 0);
+	case PEER_JEMALLOC:
+		return mallocx(bytes, MALLOCX_ALIGN(CACHE_LINE) | MALLOCX_ZERO);
+	case PEER_GLIBC:
+		obj = __libc_memalign(CACHE_LINE, bytes);
+		if (obj)
+			memset(obj, 0, bytes);
+		return obj;
+	default:
+		return NULL;
+	}
+}
+
+void peer_free(enum peer p, void *obj, size_t size, unsigned ncpus)
+{
+	(void)size;
+	(void)ncpus;
+	switch (p) {
+	case PEER_PCPU:
+		pcpu_free(obj);
+		break;
+	case PEER_JEMALLOC:
+		dallocx(obj, MALLOCX_ALIGN(CACHE_LINE));
+		break;
+	case PEER_GLIBC:
+		__libc_free(obj);
+		break;
+	default:
+		break;
+	}
+}
+
+void *peer_copy(enum peer p, void *obj, size_t size, unsigned cpu)
+{
+	if (p == PEER_PCPU)
+		return pcpu_ptr(obj, cpu);
+	return (char *)obj + padded_slot(size) * cpu;
+}
+
+void peer_trim(enum peer p)
+{
+	switch (p) {
+	case PEER_PCPU:
+		pcpu_trim();
+		break;
+	case PEER_JEMALLOC:
+		/* Purge every arena: unused dirty pages go back to the system. */
+		mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+		break;
+	case PEER_GLIBC:
+		malloc_trim(0);
+		break;
+	default:
+		break;
+	}
+}

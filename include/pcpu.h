@@ -124,7 +124,13 @@ enum pcpu_cpu_mode {
 	PCPU_MODE_GETCPU = 3,     /* no rseq: atomic update of the copy getcpu() names */
 };
 
-/* pcpu_cpu_mode - the mode in use (initialises the library on first use). MT-safe. */
+/*
+ * pcpu_cpu_mode - the mode the this-CPU operations use, fixed for the life of the process:
+ * glibc's rseq registration if it has one; else libpcpu's own per-thread registration; else
+ * (no rseq, PCPU_CONF cpu_mode=getcpu, or a fake topology with fewer CPUs than the machine)
+ * atomic updates of the copy getcpu() names. Initialises the library on first use; if that
+ * fails, returns PCPU_MODE_GETCPU. MT-safe; async-signal-safe once initialised.
+ */
 PCPU_API enum pcpu_cpu_mode pcpu_cpu_mode(void);
 
 /* Index modes: which id picks the copy a this-CPU operation updates. */
@@ -154,25 +160,49 @@ struct pcpu_counter {
 };
 
 /*
- * pcpu_counter_init - set up @c with value @initial.
+ * pcpu_counter_init - set up @c with value @initial (kernel: percpu_counter_init()).
+ * Allocates one int32_t delta per possible CPU.
  * Return: 0, or -1 with errno ENOMEM (nothing allocated) or EINVAL (@c is NULL).
+ * MT-safe for distinct counters; not async-signal-safe (allocates).
  */
 PCPU_API int pcpu_counter_init(struct pcpu_counter *c, int64_t initial);
-/* pcpu_counter_destroy - free @c's per-CPU deltas; @c may be initialised again. NULL: no-op. */
+/*
+ * pcpu_counter_destroy - free @c's per-CPU deltas; @c may be initialised again. NULL, or a
+ * counter already destroyed: no-op. No other thread may use @c meanwhile.
+ */
 PCPU_API void pcpu_counter_destroy(struct pcpu_counter *c);
-/* pcpu_counter_add_batch - add @v, folding this CPU's delta into the count at @batch. */
+/*
+ * pcpu_counter_add_batch - add @v (kernel: percpu_counter_add_batch()). This CPU's delta
+ * absorbs it while |delta + @v| < @batch (no lock, no atomic instruction); otherwise the
+ * delta and @v move into the count under the lock. @batch <= 0 always folds.
+ * MT-safe; not async-signal-safe (folding takes a mutex). Inline (a macro) in this header;
+ * the exported function, reached as (pcpu_counter_add_batch)(...), does the same.
+ */
 PCPU_API void pcpu_counter_add_batch(struct pcpu_counter *c, int64_t v, int32_t batch);
-/* pcpu_counter_add - add @v with the default batch, max(32, 2 * nr_cpus). */
+/* pcpu_counter_add - pcpu_counter_add_batch() with the default batch. Same safety. */
 PCPU_API void pcpu_counter_add(struct pcpu_counter *c, int64_t v);
-/* pcpu_counter_read - the folded count: fast, off by at most batch * nr_cpus. */
+/*
+ * pcpu_counter_read - the folded count alone: one load, off by at most batch * nr_cpus
+ * (with the default batch). MT-safe, async-signal-safe.
+ */
 PCPU_API int64_t pcpu_counter_read(const struct pcpu_counter *c);
-/* pcpu_counter_sum - the count plus every CPU's delta; exact with no concurrent writers. */
+/*
+ * pcpu_counter_sum - the count plus every possible CPU's delta, under the lock. Exact when
+ * no add runs concurrently. MT-safe; not async-signal-safe.
+ */
 PCPU_API int64_t pcpu_counter_sum(struct pcpu_counter *c);
-/* pcpu_counter_compare - -1, 0 or 1 as the counter is below, equal to or above @rhs. */
+/*
+ * pcpu_counter_compare - -1, 0 or 1 as the counter is below, equal to or above @rhs
+ * (kernel: __percpu_counter_compare()): read() decides when it is farther from @rhs than
+ * batch * nr_cpus, else sum() does. MT-safe; not async-signal-safe.
+ */
 PCPU_API int pcpu_counter_compare(struct pcpu_counter *c, int64_t rhs);
-/* pcpu_counter_set - set the value to @v (not atomic against concurrent adds, as in Linux). */
+/*
+ * pcpu_counter_set - set the value to @v: zero every delta, then the count, under the lock.
+ * Not atomic against concurrent adds, as in Linux. MT-safe; not async-signal-safe.
+ */
 PCPU_API void pcpu_counter_set(struct pcpu_counter *c, int64_t v);
-/* The default batch: max(32, 2 * pcpu_nr_cpus()). */
+/* pcpu_counter_batch - the default batch, max(32, 2 * pcpu_nr_cpus()). MT-safe. */
 PCPU_API int32_t pcpu_counter_batch(void);
 
 /*
@@ -203,7 +233,7 @@ static inline void pcpu__counter_add_batch(struct pcpu_counter *c, int64_t v, in
 /* Static per-CPU variables                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Internal: one PCPU_DEFINE'd variable, registered before main (or at dlopen). */
+/* Internal: one PCPU_DEFINE'd variable (or one object's <pcpu/kernel.h> section). */
 struct pcpu__static_desc {
 	void **handle;        /* where the handle is stored: the variable itself */
 	size_t size;
@@ -213,7 +243,22 @@ struct pcpu__static_desc {
 	void *priv;           /* library-private: where the storage came from */
 };
 
+/*
+ * pcpu__static_register - internal to PCPU_DEFINE (called from its constructor): give @d
+ * storage, write @d->init into every CPU's copy, store the handle in *@d->handle.
+ * Initialises the library first if needed. A second call for the same @d does nothing.
+ * Never fails: without any per-CPU memory left it prints a line naming the variable and
+ * aborts, as a constructor has no way to report an error.
+ * MT-safe (dlopen() in several threads).
+ */
 PCPU_API void pcpu__static_register(struct pcpu__static_desc *d);
+/*
+ * pcpu__static_unregister - internal to PCPU_DEFINE (called from its destructor): a
+ * shared object's variable is freed and its handle set to NULL; a main program's variable
+ * stays valid (its destructor runs at exit, and later code may still use it). Clears the
+ * calling thread's rseq critical-section pointer first, which may point into the object
+ * being unloaded. A second call does nothing. MT-safe.
+ */
 PCPU_API void pcpu__static_unregister(struct pcpu__static_desc *d);
 
 #define PCPU__CAT2(a, b) a##b
@@ -222,9 +267,19 @@ PCPU_API void pcpu__static_unregister(struct pcpu__static_desc *d);
 /*
  * PCPU_DEFINE(type, name[, init]) - at file scope: a per-CPU variable; @name is a
  * `type __pcpu *` handle usable with every operation above (pcpu_this_inc(name),
- * *pcpu_ptr(name, cpu)). Every copy starts at @init (zero when omitted). The storage comes
- * from the first chunk's static region (for a shared object loaded later, its reserved
- * region), set up before main runs and given back when a dlopen'ed object is unloaded.
+ * *pcpu_ptr(name, cpu)). Every copy starts at @init (zero when omitted; may be a braced
+ * initialiser). @type's alignment must not exceed the page size.
+ *
+ * A constructor sets the handle up before main() runs (or during dlopen()), initialising
+ * the library if needed: a program with PCPU_DEFINE variables is configured by PCPU_CONF,
+ * and a later pcpu_init() fails with EBUSY. The storage comes from the first chunk:
+ * the main program's variables (also when it links libpcpu.a) from its static region
+ * (PCPU_CONF static_size=, default 16 KiB), a shared object's from its reserved region
+ * (reserved_size=, default 8 KiB as the kernel's PERCPU_MODULE_RESERVE), given back when
+ * the object is unloaded. When a region is full the program falls back to the reserved
+ * region, then to a dynamic allocation; a shared object to a dynamic allocation. A nonzero
+ * @init is written into every possible CPU's copy, which costs a page per CPU; a zero one
+ * costs nothing until written. pcpu_free() of the handle aborts like any bad free.
  */
 #define PCPU_DEFINE(type, name, ...)                                                          \
 	type __pcpu *name;                                                                    \
@@ -306,26 +361,74 @@ struct pcpu_stats {
 	size_t min_alloc_size, max_alloc_size;
 	uint64_t empty_pop_pages;
 	uint64_t populated_pages;      /* page indexes populated, summed over chunks */
-	uint64_t resident_bytes;       /* bytes of chunk memory resident now (all units) */
+	uint64_t resident_bytes;       /* bytes of chunk memory resident now (all units); see
+					* resident_exact */
 	uint64_t bind_failures;        /* mbind calls skipped or failed */
 	uint64_t balance_runs, pages_populated, pages_depopulated;
 	uint64_t nowait_failures;
 	int cpu_mode;                  /* enum pcpu_cpu_mode */
 	int index_mode;                /* enum pcpu_index_mode in use */
 	int numa_available;            /* 0: no NUMA binding done */
+	/* Appended fields: a caller built against an older header gets the prefix it knows. */
+	uint64_t free_bytes;           /* free bytes of one unit, summed over every chunk */
+	uint64_t nr_accounted_chunks;  /* chunks of the accounted set (PCPU_ACCOUNT) */
+	uint64_t nr_accounted_alloc;   /* live allocations in accounted chunks */
+	uint64_t zeroed_bytes;         /* bytes zeroed when reused areas were handed out */
+	int index_fallback;            /* 1: index=cid was asked for but cpu is in use (why:
+					* pcpu_stats_print()) */
+	int resident_exact;            /* 1: resident_bytes leaves out pages that map the shared
+					* zero page (PAGEMAP_SCAN, Linux 6.7+, or a privileged
+					* /proc/self/pagemap); 0: counted by mincore, which calls
+					* such pages resident */
 };
 
-/* pcpu_stats_get - fill @st (st->size set by the caller). Return: 0, or -1 with EINVAL. */
+/*
+ * pcpu_stats_get - fill @st with a consistent snapshot (the counters are read under the
+ * allocator's short lock; resident_bytes is then measured with the chunks held still). Set
+ * st->size to sizeof(struct pcpu_stats) first: fields beyond it are not written, and
+ * st->size is set to the bytes filled in.
+ * Return: 0, or -1 with errno EINVAL (@st NULL or st->size 0) or ENOMEM (the library could
+ * not initialise). MT-safe; not async-signal-safe. Blocking allocations wait for it.
+ */
 PCPU_API int pcpu_stats_get(struct pcpu_stats *st);
-/* pcpu_stats_print - print global and per-chunk statistics as text to @f (NULL: stderr). */
+/*
+ * pcpu_stats_print - print the statistics as text to @f (NULL: stderr), laid out like the
+ * kernel's debugfs percpu_stats: allocation info, global counters, one block per chunk
+ * (free bytes, contig and scan hints, first free, fragmentation sum/max, min/median/max
+ * allocation, populated pages), then what the kernel cannot show: chunk sets, accounting
+ * domains, CPU and index modes, NUMA binding, the balancer, and resident memory per unit
+ * (summarised when there are many units). PCPU_STATS=1 prints this at exit (PCPU_STATS=json:
+ * pcpu_stats_print_json()). MT-safe; not async-signal-safe.
+ */
 PCPU_API void pcpu_stats_print(FILE *f);
+/*
+ * pcpu_stats_print_json - the same content as pcpu_stats_print() as one JSON object
+ * (followed by a newline) to @f (NULL: stdout), for programs. Keys are the field names of
+ * struct pcpu_stats and of the kernel's percpu_stats; sizes are in bytes; new keys may be
+ * added, existing ones keep their meaning. MT-safe; not async-signal-safe.
+ */
+PCPU_API void pcpu_stats_print_json(FILE *f);
 /* pcpu_trim - give free populated pages back to the system now. Return: bytes given back. */
 PCPU_API size_t pcpu_trim(void);
 /* pcpu_verify - check every invariant of every chunk. Return: 0, or -1 (the first broken
  * invariant is printed to stderr). */
 PCPU_API int pcpu_verify(void);
-/* pcpu_leaks_print - live allocations with their call sites, largest first, to @f. */
+/*
+ * pcpu_leaks_print - every live allocation with its size and caller, grouped by call site,
+ * the site holding the most bytes first (like kmemleak's report), to @f (NULL: stderr).
+ * Callers are known for allocations made after pcpu_leaks_enable() (or with PCPU_LEAKS=1,
+ * which also prints this at exit); earlier ones are listed as from an unknown caller.
+ * PCPU_DEFINE variables are not listed. MT-safe; not async-signal-safe.
+ */
 PCPU_API void pcpu_leaks_print(FILE *f);
+/*
+ * pcpu_leaks_enable - record the caller of every allocation from now on, for
+ * pcpu_leaks_print(). Costs one store per allocation and, per chunk, a side table of one
+ * pointer per 4-byte granule (calloc'd on first use; only the pages where allocations start
+ * are touched). Cannot be turned off. Until it is called an allocation pays one load and
+ * branch. MT-safe.
+ */
+PCPU_API void pcpu_leaks_enable(void);
 
 #ifdef __cplusplus
 }

@@ -15,11 +15,17 @@
 #include "alloc.h"
 #include "balance.h"
 #include "cpu.h"
+#include "domain.h"
 #include "topology.h"
+#include "checker.h"
+#include "leaks.h"
 #include "trace.h"
 
 pthread_mutex_t pcpu_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t pcpu_alloc_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t pcpu_drain_mutex = PTHREAD_MUTEX_INITIALIZER;
+struct list_head pcpu_zero_queue = {&pcpu_zero_queue, &pcpu_zero_queue};
+long pcpu_queued_areas, pcpu_queued_bytes;
 
 struct pcpu_chunk_set pcpu_sets[PCPU_NR_SETS];
 int pcpu_nr_slots, pcpu_sidelined_slot, pcpu_free_slot, pcpu_to_depopulate_slot;
@@ -135,11 +141,9 @@ void pcpu_for_each_chunk(void (*fn)(struct pcpu_chunk *c, void *arg), void *arg)
 static void mark_populated(struct pcpu_chunk *c, int ps, int pe)
 {
 	int before = c->map.nr_empty_pop_pages;
-	long gpp = (long)(pcpu_geom.page / PCPU_MIN_ALLOC_SIZE);
 
+	/* Fresh pages read zero in every unit, like all free space: nothing to zero. */
 	pcpu_am_populated(&c->map, ps, pe - ps);
-	/* Fresh pages read zero in every unit: nothing there needs zeroing. */
-	bits_clear_range(c->dirty, ps * gpp, (pe - ps) * gpp);
 	pcpu_update_empty_pages(c, before);
 }
 
@@ -355,10 +359,17 @@ static int init_slots(void)
 	return 0;
 }
 
-/* Lock order: pcpu_alloc_mutex, pcpu_lock, then the balancer's own lock. */
+/*
+ * fork(): take every allocator lock, in the lock order, so that no other thread is inside
+ * the allocator at the moment of the fork and the child gets consistent structures (in
+ * particular no batch of the zeroing queue half drained: pcpu_drain_mutex covers it).
+ * Then the balancer's own lock, taken last: nobody holding it waits for another lock.
+ */
 static void atfork_prepare(void)
 {
+	pthread_mutex_lock(&pcpu_balance_mutex);
 	pthread_mutex_lock(&pcpu_alloc_mutex);
+	pthread_mutex_lock(&pcpu_drain_mutex);
 	pthread_mutex_lock(&pcpu_lock);
 	pcpu_balance_atfork_prepare();
 }
@@ -367,15 +378,22 @@ static void atfork_parent(void)
 {
 	pcpu_balance_atfork_parent();
 	pthread_mutex_unlock(&pcpu_lock);
+	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
+	pthread_mutex_unlock(&pcpu_balance_mutex);
 }
 
 static void atfork_child(void)
 {
-	/* The child has only this thread: the locks taken in prepare are ours to release. */
+	/*
+	 * The child has only this thread: the locks taken in prepare are ours to release
+	 * (glibc's default mutexes do not check the owner, whose thread id changed).
+	 */
 	pcpu_balance_atfork_child();
 	pthread_mutex_unlock(&pcpu_lock);
+	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
+	pthread_mutex_unlock(&pcpu_balance_mutex);
 	pcpu_cpu_atfork_child();
 }
 
@@ -412,6 +430,8 @@ static void do_init(void)
 		goto out;
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	pcpu_balance_init();
+	pcpu_stats_init();
+	pcpu_leaks_init();
 	__atomic_store_n(&pcpu_initialized, true, __ATOMIC_RELEASE);
 out:
 	init_error = err;
@@ -481,6 +501,11 @@ static void stats_alloc(int size)
 		pcpu_gstats.max_alloc_size = (size_t)size;
 }
 
+void pcpu_stats_count_alloc(int size)
+{
+	stats_alloc(size);
+}
+
 /*
  * Try the chunks of @set, fullest fitting first (kernel: the slot walk of pcpu_alloc()).
  * pcpu_lock held. Return the offset and the chunk, or -1.
@@ -503,9 +528,14 @@ static int alloc_from_slots(int set, int size, int align, bool nowait, struct pc
 					chunk_move(c, 0, false);
 				continue;
 			}
+			/*
+			 * Account first: an isolated chunk's change is not in the set's count
+			 * (a no-op here), and reintegrating adds its pages as they are now.
+			 * The other order counted the allocation's pages twice.
+			 */
+			pcpu_update_empty_pages(c, before);
 			if (c->isolated)
 				pcpu_reintegrate_chunk(c);
-			pcpu_update_empty_pages(c, before);
 			pcpu_chunk_relocate(c, oslot);
 			*out = c;
 			return off;
@@ -514,14 +544,73 @@ static int alloc_from_slots(int set, int size, int align, bool nowait, struct pc
 	return -1;
 }
 
-/* Record that [off, off+size) of @c is handed out; return whether it must be zeroed. */
-static bool take_area(struct pcpu_chunk *c, int off, int size)
+/*
+ * Queue the freed allocation at @off of @c for zeroing (pcpu_lock held): it stays allocated
+ * in the map, flagged in c->queued, until pcpu_zero_drain() has zeroed it. For the caller
+ * it is gone: the statistics count it freed now. Return its size; *@kick is set when the
+ * balancer should drain: the queue just grew past another page per unit (the balancer
+ * zeroes in batches, one wake-up per several hundred small frees), or every allocation left in a
+ * dynamic chunk is queued (draining empties it: kernel: the free slot kick of free_percpu()).
+ */
+static int queue_area(struct pcpu_chunk *c, int off, bool *kick)
 {
-	long b = off / PCPU_MIN_ALLOC_SIZE, n = size / PCPU_MIN_ALLOC_SIZE;
-	bool dirty = bits_any_in_range(c->dirty, b, n);
+	int size = pcpu_am_alloc_size(&c->map, off);
+	long before = pcpu_queued_bytes;
 
-	bits_set_range(c->dirty, b, n);
-	return dirty;
+	bit_set(c->queued, off / PCPU_MIN_ALLOC_SIZE);
+	if (!c->nr_queued++)
+		list_add_tail(&c->queue_list, &pcpu_zero_queue);
+	if (off / PCPU_MIN_ALLOC_SIZE < c->queue_first)
+		c->queue_first = off / PCPU_MIN_ALLOC_SIZE;
+	c->queued_bytes += size;
+	pcpu_queued_areas++;
+	pcpu_queued_bytes += size;
+	pcpu_gstats.nr_dealloc++;
+	pcpu_gstats.nr_cur_alloc--;
+	/* A use after free is reported from now on, not only once the area is drained. */
+	pcpu_checker_free(c, off, size);
+	*kick = before / (long)pcpu_geom.page != pcpu_queued_bytes / (long)pcpu_geom.page ||
+		(!c->immutable && c->nr_queued == c->map.nr_alloc);
+	return size;
+}
+
+/* Does a free leave work for the balancer? (kernel: the tail of free_percpu()) */
+static bool free_needs_balance(struct pcpu_chunk *c)
+{
+	if (c->immutable || c->reserved)
+		return false;
+	if (c->slot == pcpu_free_slot) {
+		struct list_head *h = &pcpu_sets[c->set].slots[pcpu_free_slot];
+
+		/* Keep one free chunk: a second one is the balancer's to destroy. */
+		return h->next != h->prev;
+	}
+	if (pcpu_should_reclaim_chunk(c)) {
+		pcpu_isolate_chunk(c);
+		return true;
+	}
+	return false;
+}
+
+bool pcpu_free_queued_locked(struct pcpu_chunk *c, int off)
+{
+	int before = c->map.nr_empty_pop_pages;
+	int oslot = c->slot;
+	int size = pcpu_am_free(&c->map, off);
+
+	PCPU_ASSERT(size > 0 && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE));
+	bit_clear(c->queued, off / PCPU_MIN_ALLOC_SIZE);
+	c->queued_bytes -= size;
+	pcpu_queued_areas--;
+	pcpu_queued_bytes -= size;
+	if (!--c->nr_queued) {
+		list_del(&c->queue_list);
+		c->queue_first = c->map.map_bits;
+	}
+	pcpu_checker_free(c, off, size);
+	pcpu_update_empty_pages(c, before);
+	pcpu_chunk_relocate(c, oslot);
+	return free_needs_balance(c);
 }
 
 static bool free_slot_empty(int set)
@@ -541,58 +630,101 @@ static void *alloc_fail(int size, int align, bool nowait, const char *why)
 	return NULL;
 }
 
+/*
+ * The slow path of a blocking allocation (kernel: the pcpu_alloc() walk under
+ * pcpu_alloc_mutex): any free space, populated or not; else zero queued areas here, since
+ * the caller needs their space and that is cheaper than a chunk; else a new chunk.
+ * Called and returns with pcpu_alloc_mutex and pcpu_lock held. Return the offset, or -1
+ * with *@why set. *@kick: the draining left balance work.
+ */
+static int alloc_slow(int set, int size, int align, struct pcpu_chunk **c, const char **why,
+		      bool *kick)
+{
+	for (;;) {
+		int off = alloc_from_slots(set, size, align, false, c);
+
+		if (off >= 0)
+			return off;
+		if (pcpu_queued_areas) {
+			long n;
+
+			pthread_mutex_unlock(&pcpu_lock);
+			n = pcpu_zero_drain(1, kick);
+			pthread_mutex_lock(&pcpu_lock);
+			if (n)
+				continue;
+		}
+		if (!free_slot_empty(set)) {
+			/* A free chunk did not fit: only possible for a request above a unit. */
+			*why = "no chunk fits";
+			return -1;
+		}
+		pthread_mutex_unlock(&pcpu_lock);
+		if (create_chunk(set)) {
+			pthread_mutex_lock(&pcpu_lock);
+			*why = "failed to allocate new chunk";
+			return -1;
+		}
+		pthread_mutex_lock(&pcpu_lock);
+	}
+}
+
 static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *call_site)
 {
 	bool nowait = flags & PCPU_NOWAIT;
 	int set = (flags & PCPU_ACCOUNT) ? 1 : 0;
 	struct pcpu_chunk *c = NULL;
+	const char *why = NULL;
+	bool mutex = false, kick = false, note_slow;
 	int size, align, off, err;
-	bool need_zero, kick;
 	void *h;
 
 	size = (int)ALIGN_UP(size_in, PCPU_MIN_ALLOC_SIZE);
 	align = align_in < PCPU_MIN_ALLOC_SIZE ? PCPU_MIN_ALLOC_SIZE : (int)align_in;
 
-	if (!nowait)
-		pthread_mutex_lock(&pcpu_alloc_mutex);
+	/*
+	 * Populated free space first, under pcpu_lock alone: that is all PCPU_NOWAIT may use,
+	 * and for a blocking caller it is the common case, which then takes no mutex and maps
+	 * nothing. Free space is always zero (see the zeroing queue), so nothing is zeroed.
+	 */
 	pthread_mutex_lock(&pcpu_lock);
-	for (;;) {
-		off = alloc_from_slots(set, size, align, nowait, &c);
-		if (off >= 0)
-			break;
-		if (nowait) {
-			pcpu_atomic_alloc_failed = true;
-			pcpu_gstats.nowait_failures++;
-			pcpu_balance_kick();
-			pthread_mutex_unlock(&pcpu_lock);
-			/* Even with balance=off a NOWAIT caller never does the work itself. */
-			return alloc_fail(size, align, nowait, "atomic alloc failed, no space left");
-		}
-		if (!free_slot_empty(set)) {
-			/* A free chunk did not fit: only possible for a request above a unit. */
-			pthread_mutex_unlock(&pcpu_lock);
-			pthread_mutex_unlock(&pcpu_alloc_mutex);
-			return alloc_fail(size, align, nowait, "no chunk fits");
-		}
+	off = alloc_from_slots(set, size, align, true, &c);
+	if (off < 0 && nowait) {
+		pcpu_atomic_alloc_failed = true;
+		pcpu_gstats.nowait_failures++;
 		pthread_mutex_unlock(&pcpu_lock);
-		err = create_chunk(set);
+		pcpu_balance_kick(true);
+		return alloc_fail(size, align, nowait, "atomic alloc failed, no space left");
+	}
+	if (off < 0) {
+		pthread_mutex_unlock(&pcpu_lock);
+		pcpu_balance_start();
+		/* The balance work hands the mutex over between pieces of page work. */
+		__atomic_add_fetch(&pcpu_alloc_mutex_waiters, 1, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&pcpu_alloc_mutex);
+		__atomic_sub_fetch(&pcpu_alloc_mutex_waiters, 1, __ATOMIC_RELAXED);
 		pthread_mutex_lock(&pcpu_lock);
-		if (err) {
+		mutex = true;
+		off = alloc_slow(set, size, align, &c, &why, &kick);
+		if (off < 0) {
 			pthread_mutex_unlock(&pcpu_lock);
 			pthread_mutex_unlock(&pcpu_alloc_mutex);
-			return alloc_fail(size, align, nowait, "failed to allocate new chunk");
+			if (kick)
+				pcpu_balance_kick(false);
+			return alloc_fail(size, align, nowait, why);
 		}
 	}
 	stats_alloc(size);
-	need_zero = take_area(c, off, size);
-	kick = total_empty_pop_pages() < (int)pcpu_settings.empty_low;
-	if (kick)
-		pcpu_balance_kick();
+	note_slow = pcpu_leaks_note_locked(c, off, call_site);
+	/* kernel: the LOW check at the end of pcpu_alloc() */
+	if (total_empty_pop_pages() < (int)pcpu_settings.empty_low)
+		kick = true;
 	pthread_mutex_unlock(&pcpu_lock);
 
-	if (!nowait) {
+	if (mutex) {
 		err = pcpu_populate_area(c, off, size);
 		if (err) {
+			/* The area was free, hence zero: straight back into the map. */
 			pthread_mutex_lock(&pcpu_lock);
 			pcpu_free_area_locked(c, off);
 			/* Nothing happened, as far as the statistics go. */
@@ -600,17 +732,27 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 			pcpu_gstats.nr_dealloc--;
 			pthread_mutex_unlock(&pcpu_lock);
 			pthread_mutex_unlock(&pcpu_alloc_mutex);
+			if (kick)
+				pcpu_balance_kick(false);
 			return alloc_fail(size, align, nowait, "failed to populate");
 		}
 		pthread_mutex_unlock(&pcpu_alloc_mutex);
 	}
-	if (kick && !nowait)
-		pcpu_balance_sync_pending();
-	if (need_zero)
-		pcpu_zero_area(c, off, size);
+	if (kick)
+		pcpu_balance_kick(nowait);
+	if (unlikely(note_slow))
+		pcpu_leaks_note_slow(c, off, call_site);
+	/* Memory checkers: the (zero) copies become addressable. */
+	pcpu_checker_alloc(&pcpu_lock, c, off, size);
 	h = pcpu_handle_of(c, off);
-	pcpu_trace_alloc(call_site, c->reserved, nowait, size_in, align, c->base, off, h,
-			 (size_t)size * pcpu_geom.nr_units, flags);
+	/*
+	 * As the kernel's event: the size rounded to the 4-byte granule, and bytes_alloc
+	 * (pcpu_obj_full_size()) the copies plus the accounting metadata of the allocation.
+	 */
+	pcpu_trace_alloc(call_site, c->reserved, nowait, size, align, c->base, off, h,
+			 (size_t)size * pcpu_geom.nr_units +
+				 (set ? (size_t)size / PCPU_MIN_ALLOC_SIZE * sizeof(*c->owner) : 0),
+			 flags);
 	return h;
 }
 
@@ -630,6 +772,42 @@ static bool valid_args(size_t size, size_t *align, unsigned flags)
 	return !(*align & (*align - 1)) && *align <= pcpu_geom.page;
 }
 
+/*
+ * PCPU_ACCOUNT (kernel: pcpu_memcg_pre_alloc_hook() and pcpu_memcg_post_alloc_hook()):
+ * charge the thread's domain before taking any lock, give the charge back if the
+ * allocation fails, and record the owner at the allocation's first granule so that
+ * pcpu_free() uncharges whoever owns the charge by then.
+ */
+static void *alloc_accounted(size_t size, size_t align, unsigned flags, void *call_site)
+{
+	uint32_t owner = pcpu_domain_charge(size);
+	struct pcpu_chunk *c;
+	uintptr_t addr;
+	void *h;
+	int e;
+
+	if (!owner) {
+		pcpu_trace_alloc_fail(0, !!(flags & PCPU_NOWAIT), size, align);
+		errno = ENOMEM;
+		return NULL;
+	}
+	h = do_alloc(size, align, flags, call_site);
+	if (!h) {
+		e = errno;
+		pcpu_domain_uncharge(owner, size);
+		errno = e;
+		return NULL;
+	}
+	/* Not published yet: nobody can free it before the owner is recorded. */
+	addr = pcpu_addr_of(h);
+	pthread_mutex_lock(&pcpu_lock);
+	c = pcpu_chunk_lookup(addr);
+	PCPU_ASSERT(c && c->owner);
+	c->owner[(addr - (uintptr_t)c->base) / PCPU_MIN_ALLOC_SIZE] = owner;
+	pthread_mutex_unlock(&pcpu_lock);
+	return h;
+}
+
 void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 {
 	int err = pcpu_ensure_init();
@@ -643,6 +821,8 @@ void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (flags & PCPU_ACCOUNT)
+		return alloc_accounted(size, align, flags, __builtin_return_address(0));
 	return do_alloc(size, align, flags, __builtin_return_address(0));
 }
 
@@ -653,6 +833,7 @@ int pcpu_free_area_locked(struct pcpu_chunk *c, int off)
 	int oslot = c->slot;
 	int freed = pcpu_am_free(&c->map, off);
 
+	pcpu_checker_free(c, off, freed);
 	pcpu_gstats.nr_dealloc++;
 	pcpu_gstats.nr_cur_alloc--;
 	pcpu_update_empty_pages(c, before);
@@ -667,28 +848,13 @@ void pcpu_bad_free(const void *p, const char *why)
 	abort();
 }
 
-/* Does the free leave work for the balancer? (kernel: the tail of free_percpu()) */
-static bool free_needs_balance(struct pcpu_chunk *c)
-{
-	if (c->immutable || c->reserved)
-		return false;
-	if (c->slot == pcpu_free_slot) {
-		struct list_head *h = &pcpu_sets[c->set].slots[pcpu_free_slot];
-
-		/* Keep one free chunk: a second one is the balancer's to destroy. */
-		return h->next != h->prev;
-	}
-	if (pcpu_should_reclaim_chunk(c)) {
-		pcpu_isolate_chunk(c);
-		return true;
-	}
-	return false;
-}
-
 void pcpu_free(void *p)
 {
 	struct pcpu_chunk *c;
+	uint32_t owner = 0;
 	uintptr_t addr;
+	int freed;
+	void *base;
 	bool kick;
 	int off;
 
@@ -699,23 +865,40 @@ void pcpu_free(void *p)
 	addr = pcpu_addr_of(p);
 	pthread_mutex_lock(&pcpu_lock);
 	c = pcpu_chunk_lookup(addr);
+	/* PCPU_DEFINE variables are not live allocations: only their unloading frees them. */
+	if (unlikely(!c || c->reserved || pcpu_static_nr_dyn)) {
+		const char *why = pcpu_static_bad_free(addr, c);
+
+		if (why) {
+			pthread_mutex_unlock(&pcpu_lock);
+			pcpu_bad_free(p, why);
+		}
+	}
 	if (!c) {
 		pthread_mutex_unlock(&pcpu_lock);
 		pcpu_bad_free(p, "not a live allocation (not a per-CPU handle of libpcpu)");
 	}
 	off = (int)(addr - (uintptr_t)c->base);
-	if (!pcpu_am_is_alloc_start(&c->map, off)) {
+	/* A queued area is still allocated in the map, but no longer the caller's. */
+	if (!pcpu_am_is_alloc_start(&c->map, off) || pcpu_area_queued(c, off)) {
 		pthread_mutex_unlock(&pcpu_lock);
 		pcpu_bad_free(p, "not a live allocation (double free, or a pointer inside one)");
 	}
-	pcpu_free_area_locked(c, off);
-	kick = free_needs_balance(c);
-	if (kick)
-		pcpu_balance_kick();
+	if (c->owner) {
+		/* kernel: pcpu_memcg_free_hook(); uncharged once the lock is dropped. */
+		owner = c->owner[off / PCPU_MIN_ALLOC_SIZE];
+		c->owner[off / PCPU_MIN_ALLOC_SIZE] = 0;
+	}
+	/* Zeroing size x CPUs bytes is the balancer's: the area only joins the queue. */
+	freed = queue_area(c, off, &kick);
+	/* The chunk may be destroyed once the lock is dropped: the probe gets a copy. */
+	base = c->base;
 	pthread_mutex_unlock(&pcpu_lock);
-	pcpu_trace_free(c->base, off, p);
+	if (owner)
+		pcpu_domain_uncharge(owner, (size_t)freed);
+	pcpu_trace_free(base, off, p);
 	if (kick)
-		pcpu_balance_sync_pending();
+		pcpu_balance_kick(false);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -727,7 +910,45 @@ struct verify_ctx {
 	size_t len;
 	int err;
 	int empty[PCPU_NR_SETS];
+	long queued_areas, queued_bytes, queued_chunks;
 };
+
+/* The zeroing queue of @c: every flagged granule starts a live area, the counts add up. */
+static void verify_queue(struct pcpu_chunk *c, struct verify_ctx *v)
+{
+	long n = 0, bytes = 0;
+
+	if (!c->queued)
+		return;
+	for (int w = 0; w < BITS_TO_LONGS(c->map.map_bits); w++) {
+		for (unsigned long bits = c->queued[w]; bits; bits &= bits - 1) {
+			int g = w * BITS_PER_LONG + __builtin_ctzl(bits);
+			int off = g * PCPU_MIN_ALLOC_SIZE;
+
+			if (g < c->queue_first || !pcpu_am_is_alloc_start(&c->map, off)) {
+				snprintf(v->why, v->len,
+					 "chunk %p: queued area at %d is not an allocation start "
+					 "(or below queue_first %d)",
+					 (void *)c->base, off, c->queue_first);
+				v->err = -1;
+				return;
+			}
+			n++;
+			bytes += pcpu_am_alloc_size(&c->map, off);
+		}
+	}
+	if (n != c->nr_queued || bytes != c->queued_bytes ||
+	    list_empty(&c->queue_list) != (n == 0)) {
+		snprintf(v->why, v->len, "chunk %p: %ld areas (%ld bytes) queued, %d (%d) recorded%s",
+			 (void *)c->base, n, bytes, c->nr_queued, c->queued_bytes,
+			 list_empty(&c->queue_list) != (n == 0) ? ", queue membership wrong" : "");
+		v->err = -1;
+		return;
+	}
+	v->queued_areas += n;
+	v->queued_bytes += bytes;
+	v->queued_chunks += n > 0;
+}
 
 static void verify_chunk(struct pcpu_chunk *c, void *arg)
 {
@@ -741,7 +962,8 @@ static void verify_chunk(struct pcpu_chunk *c, void *arg)
 		v->err = -1;
 		return;
 	}
-	if (c->reserved)
+	verify_queue(c, v);
+	if (v->err || c->reserved)
 		return;
 	/* A chunk that failed a small request is parked on slot 0 (the fail threshold). */
 	if (!c->isolated && c->slot != pcpu_chunk_slot(c) &&
@@ -764,10 +986,21 @@ static void verify_chunk(struct pcpu_chunk *c, void *arg)
 int pcpu_verify_locked(char *why, size_t len)
 {
 	struct verify_ctx v = {.why = why, .len = len};
+	long on_queue = 0;
 
 	pcpu_for_each_chunk(verify_chunk, &v);
 	if (v.err)
 		return -1;
+	for (struct list_head *p = pcpu_zero_queue.next; p != &pcpu_zero_queue; p = p->next)
+		on_queue++;
+	if (v.queued_areas != pcpu_queued_areas || v.queued_bytes != pcpu_queued_bytes ||
+	    v.queued_chunks != on_queue) {
+		snprintf(why, len,
+			 "zeroing queue: %ld areas, %ld bytes in %ld chunks; recorded %ld, %ld, %ld",
+			 v.queued_areas, v.queued_bytes, v.queued_chunks, pcpu_queued_areas,
+			 pcpu_queued_bytes, on_queue);
+		return -1;
+	}
 	for (int s = 0; s < PCPU_NR_SETS; s++) {
 		if (v.empty[s] != pcpu_sets[s].nr_empty_pop_pages) {
 			snprintf(why, len, "set %d: %d empty populated pages counted, %d recorded", s,

@@ -8,7 +8,11 @@
  *   pcpu_alloc_mutex (kernel: pcpu_alloc_mutex): chunk creation and destruction, population
  *                    and depopulation, the balance work. Holding it guarantees no chunk
  *                    disappears, so page work can drop the short lock.
- * Lock order: pcpu_alloc_mutex before pcpu_lock.
+ *   pcpu_drain_mutex serialises the zeroing of queued areas (see "zeroing queue" below), so
+ *                    that one area is zeroed by one thread; held while zeroing, never
+ *                    across population or chunk creation.
+ * Lock order: pcpu_alloc_mutex, pcpu_drain_mutex, pcpu_lock (the balancer's own lock is
+ * taken with none of these held, except by the fork handlers, which take it last).
  */
 #ifndef PCPU_ALLOC_H
 #define PCPU_ALLOC_H
@@ -25,6 +29,7 @@
 
 extern pthread_mutex_t pcpu_lock;
 extern pthread_mutex_t pcpu_alloc_mutex;
+extern pthread_mutex_t pcpu_drain_mutex;
 
 /* Slots of one chunk set (kernel: pcpu_chunk_lists). */
 struct pcpu_chunk_set {
@@ -79,6 +84,31 @@ int pcpu_populate_area(struct pcpu_chunk *c, int off, int size);
 void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
 
 /*
+ * The zeroing queue. Free space in a chunk's map is always zero in every unit (fresh pages
+ * are zero, depopulated pages come back zero), so allocation never zeroes. pcpu_free()
+ * does not zero either: it leaves the area allocated in the map, sets its start granule in
+ * chunk->queued (a second free of it is still a bad free) and puts the chunk on
+ * pcpu_zero_queue. The balancer (or an allocating caller with no clean space left, or
+ * balance=off callers in batches) zeroes queued areas and only then frees them in the map.
+ * All under pcpu_lock.
+ */
+extern struct list_head pcpu_zero_queue;
+extern long pcpu_queued_areas, pcpu_queued_bytes; /* bytes per unit */
+
+/* pcpu_area_queued - true when the allocation at @off of @c was freed and awaits zeroing. */
+static inline bool pcpu_area_queued(const struct pcpu_chunk *c, int off)
+{
+	return c->queued && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE);
+}
+
+/*
+ * pcpu_free_queued_locked - free a queued area, now zero in every unit, in the map
+ * (pcpu_lock held). Return true when that left balance work (a second free chunk, or a
+ * chunk to reclaim, which it isolates): kernel: the tail of free_percpu().
+ */
+bool pcpu_free_queued_locked(struct pcpu_chunk *c, int off);
+
+/*
  * pcpu_free_area_locked - free the allocation at @off of @c, relocating it; pcpu_lock held.
  * Return the bytes freed.
  */
@@ -92,5 +122,24 @@ void pcpu_for_each_chunk(void (*fn)(struct pcpu_chunk *c, void *arg), void *arg)
 
 /* pcpu_verify_locked - pcpu_verify() with pcpu_lock held. */
 int pcpu_verify_locked(char *why, size_t len);
+
+/* pcpu_stats_count_alloc - count an allocation of @size bytes made outside pcpu_alloc(). */
+void pcpu_stats_count_alloc(int size);
+
+/* static.c: storage of PCPU_DEFINE variables (see there). */
+enum {
+	PCPU_REGION_NONE,     /* not a handle of libpcpu */
+	PCPU_REGION_STATIC,   /* the first chunk's static region */
+	PCPU_REGION_RESERVED, /* the first chunk's reserved region */
+	PCPU_REGION_DYNAMIC,  /* a dynamic chunk, or the first chunk's dynamic region */
+};
+extern size_t pcpu_static_nr_dyn; /* variables that fell back to pcpu_alloc(); pcpu_lock */
+/*
+ * pcpu_static_bad_free - why pcpu_free() must reject the handle at @addr (unit-0 address;
+ * @c its chunk or NULL), or NULL when it is not a PCPU_DEFINE variable. pcpu_lock held.
+ */
+const char *pcpu_static_bad_free(uintptr_t addr, const struct pcpu_chunk *c);
+/* pcpu_static_region_of - PCPU_REGION_* of handle @h (for tests and stats). */
+int pcpu_static_region_of(const void *h);
 
 #endif /* PCPU_ALLOC_H */

@@ -13,6 +13,7 @@
 
 #include <pcpu.h>
 
+#include "checker.h"
 #include "chunk.h"
 #include "topology.h"
 
@@ -67,12 +68,21 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 	err = pcpu_am_init(&c->map, (int)pcpu_geom.unit_size, (int)pcpu_geom.page, 0, 0, false);
 	if (err)
 		goto fail_chunk;
-	c->dirty = pcpu_calloc(BITS_TO_LONGS(c->map.map_bits), sizeof(unsigned long));
-	if (!c->dirty)
+	/* Dynamic chunks need no dirty map: free space in them is always zero (alloc.c). */
+	list_init(&c->queue_list);
+	c->queue_first = c->map.map_bits;
+	c->queued = pcpu_calloc(BITS_TO_LONGS(c->map.map_bits), sizeof(unsigned long));
+	if (!c->queued)
 		goto fail_map;
+	/* Accounted chunks record each allocation's owner (kernel: chunk->obj_exts). */
+	if (set == 1) {
+		c->owner = pcpu_calloc((size_t)c->map.map_bits, sizeof(*c->owner));
+		if (!c->owner)
+			goto fail_queued;
+	}
 	c->base = pcpu_sys_mmap(pcpu_geom.vsize);
 	if (!c->base)
-		goto fail_dirty;
+		goto fail_queued;
 	/*
 	 * Copies are written by one CPU each and should cost memory only where written: a
 	 * transparent huge page would turn one written byte into 2 MiB of one unit.
@@ -81,8 +91,9 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 	bind_groups(c->base);
 	*out = c;
 	return 0;
-fail_dirty:
-	pcpu_mfree(c->dirty);
+fail_queued:
+	pcpu_mfree(c->owner);
+	pcpu_mfree(c->queued);
 fail_map:
 	pcpu_am_destroy(&c->map);
 fail_chunk:
@@ -94,11 +105,14 @@ void pcpu_chunk_destroy(struct pcpu_chunk *c)
 {
 	if (!c)
 		return;
+	pcpu_checker_unmap(c);
 	if (c->owns_mapping && c->base)
 		pcpu_sys_munmap(c->base, pcpu_geom.vsize);
 	pcpu_am_destroy(&c->map);
 	pcpu_mfree(c->dirty);
+	pcpu_mfree(c->queued);
 	pcpu_mfree(c->owner);
+	pcpu_mfree(c->callers);
 	pcpu_mfree(c);
 }
 
@@ -161,6 +175,8 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 		if (err)
 			goto undo;
 	}
+	/* After the prefault, which may touch the pages itself. */
+	pcpu_checker_populated(c, ps, pe);
 	c->nr_populate_calls++;
 	pcpu_chunk_pages_populated += (uint64_t)(pe - ps);
 	return 0;
@@ -185,6 +201,7 @@ void pcpu_chunk_depopulate(struct pcpu_chunk *c, int ps, int pe)
 			pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, PROT_NONE);
 		}
 	}
+	pcpu_checker_depopulate(c, ps, pe);
 	pcpu_chunk_pages_depopulated += (uint64_t)(pe - ps);
 }
 

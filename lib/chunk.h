@@ -56,9 +56,22 @@ struct pcpu_chunk {
 	bool isolated;              /* queued for reclaim: invisible to allocation */
 	bool reserved;              /* the reserved region: never on a slot list */
 	bool owns_mapping;          /* false for the reserved view of the first chunk */
-	unsigned long *dirty;       /* granules that may be nonzero in some unit */
+	unsigned long *dirty;       /* reserved region only (static.c): granules that may be
+				     * nonzero in some unit */
+	/*
+	 * The zeroing queue (alloc.c): freed areas stay allocated in the map, with their start
+	 * granule set here, until the balancer (or a caller short of clean space) has zeroed
+	 * them in every unit and freed them in the map. pcpu_lock.
+	 */
+	unsigned long *queued;
+	struct list_head queue_list; /* on pcpu_zero_queue while nr_queued > 0 */
+	int nr_queued;               /* areas queued */
+	int queued_bytes;            /* their bytes per unit */
+	int queue_first;             /* no queued granule below this one */
 	uint32_t *owner;            /* per-granule accounting owner id (set 1), else NULL */
 	uint64_t nr_populate_calls; /* stats */
+	void **callers;             /* leaks: caller of the allocation starting at each granule,
+				     * or NULL until call sites are recorded (lib/leaks.c) */
 };
 
 /* pcpu_geom_init - compute the geometry for @unit_size and @nr_units. */

@@ -93,6 +93,106 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
 #include <pcpu/arch/generic.h>
 #endif
 
+/*
+ * ThreadSanitizer cannot see a restartable sequence: its loads and stores are inline
+ * assembly, and what makes it exact (the kernel restarting it) is outside the model. Under
+ * TSan every primitive is therefore followed by an access TSan does see, on the copy the
+ * thread's index names now: a relaxed atomic add of zero after an update, a relaxed atomic
+ * load after a read. Neither changes memory (an atomic read-modify-write that writes back
+ * the value it read cannot lose a concurrent update, wherever it lands), so the semantics
+ * are those of the plain build; TSan then treats every this-CPU access as the relaxed
+ * atomic it is meant to be, which is exactly what readers such as pcpu_counter_sum()
+ * assume (they load copies with relaxed atomics), and it reports a plain access through
+ * pcpu_ptr() that races with them. After a migration the annotated copy may be another
+ * one than the copy written: that only weakens detection, never adds a false report.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define PCPU__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PCPU__TSAN 1
+#endif
+#endif
+
+#ifdef PCPU__TSAN
+#define PCPU__TSAN_COPY(N, h)                                                                 \
+	((uint##N##_t *)((uintptr_t)(h) + pcpu__offset[pcpu_this_cpu()]))
+#define PCPU__TSAN_OPS(N)                                                                     \
+static inline void pcpu__tsan_add_##N(void *h, uint##N##_t v)                                \
+{                                                                                             \
+	pcpu__add_##N(h, v);                                                                  \
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(N, h), 0, __ATOMIC_RELAXED);                 \
+}                                                                                             \
+static inline void pcpu__tsan_write_##N(void *h, uint##N##_t v)                              \
+{                                                                                             \
+	pcpu__write_##N(h, v);                                                                \
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(N, h), 0, __ATOMIC_RELAXED);                 \
+}                                                                                             \
+static inline uint##N##_t pcpu__tsan_read_##N(const void *h)                                 \
+{                                                                                             \
+	uint##N##_t r = pcpu__read_##N(h);                                                    \
+	(void)__atomic_load_n(PCPU__TSAN_COPY(N, h), __ATOMIC_RELAXED);                       \
+	return r;                                                                             \
+}                                                                                             \
+static inline uint##N##_t pcpu__tsan_xchg_##N(void *h, uint##N##_t v)                        \
+{                                                                                             \
+	uint##N##_t r = pcpu__xchg_##N(h, v);                                                 \
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(N, h), 0, __ATOMIC_RELAXED);                 \
+	return r;                                                                             \
+}                                                                                             \
+static inline uint##N##_t pcpu__tsan_cmpxchg_##N(void *h, uint##N##_t o, uint##N##_t n)      \
+{                                                                                             \
+	uint##N##_t r = pcpu__cmpxchg_##N(h, o, n);                                           \
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(N, h), 0, __ATOMIC_RELAXED);                 \
+	return r;                                                                             \
+}                                                                                             \
+static inline uint##N##_t pcpu__tsan_add_return_##N(void *h, uint##N##_t v)                  \
+{                                                                                             \
+	uint##N##_t r = pcpu__add_return_##N(h, v);                                           \
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(N, h), 0, __ATOMIC_RELAXED);                 \
+	return r;                                                                             \
+}
+PCPU__TSAN_OPS(8)
+PCPU__TSAN_OPS(16)
+PCPU__TSAN_OPS(32)
+PCPU__TSAN_OPS(64)
+
+static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
+{
+	int r = pcpu__add_bounded(h, v, batch);
+
+	(void)__atomic_fetch_add(PCPU__TSAN_COPY(32, h), 0, __ATOMIC_RELAXED);
+	return r;
+}
+
+/* From here on (the operations below, and the library's slow paths) use the wrappers. */
+#define pcpu__add_8 pcpu__tsan_add_8
+#define pcpu__add_16 pcpu__tsan_add_16
+#define pcpu__add_32 pcpu__tsan_add_32
+#define pcpu__add_64 pcpu__tsan_add_64
+#define pcpu__write_8 pcpu__tsan_write_8
+#define pcpu__write_16 pcpu__tsan_write_16
+#define pcpu__write_32 pcpu__tsan_write_32
+#define pcpu__write_64 pcpu__tsan_write_64
+#define pcpu__read_8 pcpu__tsan_read_8
+#define pcpu__read_16 pcpu__tsan_read_16
+#define pcpu__read_32 pcpu__tsan_read_32
+#define pcpu__read_64 pcpu__tsan_read_64
+#define pcpu__xchg_8 pcpu__tsan_xchg_8
+#define pcpu__xchg_16 pcpu__tsan_xchg_16
+#define pcpu__xchg_32 pcpu__tsan_xchg_32
+#define pcpu__xchg_64 pcpu__tsan_xchg_64
+#define pcpu__cmpxchg_8 pcpu__tsan_cmpxchg_8
+#define pcpu__cmpxchg_16 pcpu__tsan_cmpxchg_16
+#define pcpu__cmpxchg_32 pcpu__tsan_cmpxchg_32
+#define pcpu__cmpxchg_64 pcpu__tsan_cmpxchg_64
+#define pcpu__add_return_8 pcpu__tsan_add_return_8
+#define pcpu__add_return_16 pcpu__tsan_add_return_16
+#define pcpu__add_return_32 pcpu__tsan_add_return_32
+#define pcpu__add_return_64 pcpu__tsan_add_return_64
+#define pcpu__add_bounded pcpu__tsan_add_bounded
+#endif /* PCPU__TSAN */
+
 /* Internal: type checks and the bit-exact conversion between *p's type and uintN_t. */
 #define PCPU__SIZE_OK(T)                                                                      \
 	_Static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, \

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * Memory goes back: 1,000,000 8-byte objects allocated and freed; once the balancer has
+ * run (or pcpu_trim() was called), RSS is back within 2 MiB of where it started and the
+ * virtual reservations of the freed chunks are gone from /proc/self/maps.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pcpu.h>
+
+#include "lib/alloc.h"
+
+#define NR_OBJS 1000000
+#define SLACK (2L << 20)
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static long rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%ld %ld", &pages, &rss), 2);
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+/* Is @addr inside any mapping of /proc/self/maps? */
+static int mapped(uintptr_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int found = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+struct probe {
+	void **v;
+	uintptr_t *addr; /* unit-0 address of one object per 4096 */
+	size_t nr_addr;
+	long rss0;
+};
+
+/* The first chunk is never given back: its samples do not count. */
+static int in_first_chunk(uintptr_t a)
+{
+	return a >= (uintptr_t)pcpu_first.base && a < (uintptr_t)pcpu_first.base + pcpu_geom.vsize;
+}
+
+/* Allocate and free NR_OBJS objects, touching every copy of some, recording addresses. */
+static void churn(struct probe *p)
+{
+	unsigned cpu;
+
+	ck_assert_uint_gt(pcpu_nr_cpus(), 0); /* initialised: its own memory is in the start */
+	p->rss0 = rss_bytes();
+	p->v = malloc(NR_OBJS * sizeof(*p->v));
+	p->addr = malloc((NR_OBJS / 4096 + 1) * sizeof(*p->addr));
+	ck_assert(p->v && p->addr);
+	for (long i = 0; i < NR_OBJS; i++) {
+		p->v[i] = pcpu_alloc(8, 0, 0);
+		ck_assert_ptr_nonnull(p->v[i]);
+		if (i % 64 == 0)
+			pcpu_for_each_cpu(cpu)
+				*pcpu_ptr((uint64_t *)p->v[i], cpu) = (uint64_t)i + 1;
+		if (i % 4096 == 0)
+			p->addr[p->nr_addr++] = (uintptr_t)pcpu_ptr((char *)p->v[i], 0);
+	}
+	printf("RSS %ld KiB at start, %ld KiB with %d objects\n", p->rss0 >> 10, rss_bytes() >> 10,
+	       NR_OBJS);
+	for (long i = 0; i < NR_OBJS; i++)
+		pcpu_free(p->v[i]);
+	free(p->v);
+}
+
+static void check_returned(struct probe *p, const char *how)
+{
+	size_t still = 0;
+	long rss = rss_bytes();
+
+	printf("%s: RSS %ld KiB (start %ld KiB)\n", how, rss >> 10, p->rss0 >> 10);
+	ck_assert_msg(rss <= p->rss0 + SLACK, "%s: RSS %ld KiB, started at %ld KiB", how,
+		      rss >> 10, p->rss0 >> 10);
+	for (size_t i = 0; i < p->nr_addr; i++)
+		still += !in_first_chunk(p->addr[i]) && mapped(p->addr[i]);
+	/*
+	 * After a trim no dynamic chunk is left; otherwise at most one free chunk is kept (a
+	 * 256 KiB unit holds 32768 objects: 8 samples).
+	 */
+	printf("%s: %zu of %zu sampled addresses still mapped\n", how, still, p->nr_addr);
+	ck_assert_uint_le(still, strcmp(how, "trim") ? pcpu_geom.unit_size / 8 / 4096 : 0);
+	ck_assert_int_eq(pcpu_verify(), 0);
+	free(p->addr);
+}
+
+START_TEST(test_returned_by_trim)
+{
+	struct probe p = {0};
+
+	churn(&p);
+	pcpu_trim();
+	check_returned(&p, "trim");
+}
+END_TEST
+
+/* Without any call: the balancer alone brings RSS back (the test waits, up to 60 s). */
+START_TEST(test_returned_by_balancer)
+{
+	struct probe p = {0};
+
+	churn(&p);
+	for (int i = 0; i < 600 && rss_bytes() > p.rss0 + SLACK; i++)
+		sleep_ms(100);
+	check_returned(&p, "balancer");
+}
+END_TEST
+
+/* balance=off: the frees themselves did the work. */
+START_TEST(test_returned_balance_off)
+{
+	struct pcpu_config cfg = {.size = sizeof(cfg), .balance = -1};
+	struct probe p = {0};
+
+	ck_assert_int_eq(pcpu_init(&cfg), 0);
+	churn(&p);
+	check_returned(&p, "balance=off");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("memory_returned");
+	TCase *tc = tcase_create("memory_returned");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_returned_by_trim);
+	tcase_add_test(tc, test_returned_by_balancer);
+	tcase_add_test(tc, test_returned_balance_off);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -24,6 +24,17 @@
 
 #define NR_THREADS 8
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 static struct pcpu_stats stats_now(void)
 {
 	struct pcpu_stats st = {.size = sizeof(st)};
@@ -162,6 +173,7 @@ END_TEST
 START_TEST(test_nowait_needs_no_mutex)
 {
 	struct worker w[NR_THREADS];
+	uint64_t populated, chunks;
 	void *warm;
 	int maps;
 
@@ -178,11 +190,17 @@ START_TEST(test_nowait_needs_no_mutex)
 	pthread_barrier_init(&start_line, NULL, NR_THREADS + 1);
 	start_workers(50000, w, true);
 	maps = count_maps();
+	populated = pcpu_chunk_pages_populated; /* both under the locks we hold */
+	chunks = pcpu_gstats.nr_chunks;
 	alarm(60); /* a NOWAIT call that blocks fails the test instead of hanging it */
 	pthread_barrier_wait(&start_line);
 	join_workers(w);
 	alarm(0);
-	ck_assert_int_le(count_maps(), maps); /* mapped nothing (glibc may unmap idle stacks) */
+	/* Nothing populated, no chunk made, no mapping added (glibc may unmap idle stacks). */
+	ck_assert_uint_eq(pcpu_chunk_pages_populated, populated);
+	ck_assert_uint_eq(pcpu_gstats.nr_chunks, chunks);
+	if (!UNDER_ASAN) /* ASan maps memory of its own for the threads' allocations */
+		ck_assert_int_le(count_maps(), maps);
 	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
 	pthread_mutex_unlock(&pcpu_balance_mutex);

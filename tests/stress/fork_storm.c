@@ -134,21 +134,9 @@ static void child(void)
 			break;
 		usleep(10000);
 	}
-	if (st.balance_runs <= runs0 || !pcpu_balance_thread_running()) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof(cmd), "grep -H . /proc/%d/task/*/comm /proc/%d/task/*/wchan >&2",
-			 (int)getpid(), (int)getpid());
-		if (system(cmd))
-			CHILD_FAIL("system");
-		if (getenv("FORK_STORM_DEBUG")) {
-			fprintf(stderr, "DEBUG pid %d\n", (int)getpid());
-			alarm(0);
-			sleep(60);
-		}
+	if (st.balance_runs <= runs0 || !pcpu_balance_thread_running())
 		CHILD_FAIL("no balancer in the child (runs %llu, thread %d)",
 			   (unsigned long long)st.balance_runs, pcpu_balance_thread_running());
-	}
 	if (pcpu_verify())
 		CHILD_FAIL("pcpu_verify");
 	_exit(0);
@@ -197,13 +185,32 @@ START_TEST(test_fork_storm)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 int main(void)
 {
-	Suite *s = suite_create("fork_storm");
-	TCase *tc = tcase_create("fork_storm");
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
+#if defined(UNDER_ASAN) && defined(__clang__) && __clang_major__ < 18
+	/*
+	 * Before LLVM 18 ASan's own allocator is not fork-safe: a child of a multi-threaded
+	 * parent can hang in it (seen here: the child's new thread stuck in
+	 * SizeClassAllocator64::GetFromAllocator; fixed by llvm/llvm-project#75290).
+	 */
+	printf("skipped: ASan before LLVM 18 deadlocks in multi-threaded fork children\n");
+	return 77;
+#endif
+	s = suite_create("fork_storm");
+	tc = tcase_create("fork_storm");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_fork_storm);
 	suite_add_tcase(s, tc);

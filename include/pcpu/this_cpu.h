@@ -105,6 +105,8 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
  * assume (they load copies with relaxed atomics), and it reports a plain access through
  * pcpu_ptr() that races with them. After a migration the annotated copy may be another
  * one than the copy written: that only weakens detection, never adds a false report.
+ * The pointer is volatile because compilers turn a relaxed add of zero into a plain atomic
+ * load otherwise, which TSan would take for a read.
  */
 #if defined(__SANITIZE_THREAD__)
 #define PCPU__TSAN 1
@@ -116,7 +118,7 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
 
 #ifdef PCPU__TSAN
 #define PCPU__TSAN_COPY(N, h)                                                                 \
-	((uint##N##_t *)((uintptr_t)(h) + pcpu__offset[pcpu_this_cpu()]))
+	((volatile uint##N##_t *)((uintptr_t)(h) + pcpu__offset[pcpu_this_cpu()]))
 #define PCPU__TSAN_OPS(N)                                                                     \
 static inline void pcpu__tsan_add_##N(void *h, uint##N##_t v)                                \
 {                                                                                             \

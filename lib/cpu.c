@@ -417,7 +417,9 @@ static inline unsigned getcpu_index(void)
 
 static inline char *getcpu_copy(const void *h)
 {
-	return (char *)h + pcpu__offset[getcpu_index()];
+	/* Integer arithmetic: a handle lies outside the address space, so pointer arithmetic
+	 * on it would overflow (undefined behaviour, and UBSan says so). */
+	return (char *)((uintptr_t)h + pcpu__offset[getcpu_index()]);
 }
 
 /*

@@ -123,7 +123,7 @@ mtest() { # dir args...: run, then count the results
 # The area map's model check is long (minutes at -O2): shorter in the instrumented builds.
 short_am() { PCPU_AM_OPS=300000 PCPU_AM_DEPTH=5 "$@"; }
 
-gcc_suite() { build build CC=gcc -- -Dfault_injection=true && mtest build; }
+gcc_suite() { build build CC=gcc -- -Dfault_injection=true -Dvalgrind=true && mtest build; }
 clang_suite() { build build-clang CC=clang -- && short_am mtest build-clang --no-suite numa; }
 asan_suite() {
 	build build-asan CC=clang -- -Db_sanitize=address,undefined -Db_lundef=false \
@@ -142,7 +142,7 @@ valgrind_suite() {
 	if [ -f build/build.ninja ]; then
 		ninja -C build || return 1
 	else
-		build build CC=gcc -- -Dfault_injection=true || return 1
+		build build CC=gcc -- -Dfault_injection=true -Dvalgrind=true || return 1
 	fi
 	mtest build --suite valgrind --timeout-multiplier 10 \
 		--wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q'

@@ -377,11 +377,18 @@ void pcpu_cpu_atfork_child(void)
  */
 static bool rseq_ready(void)
 {
-	if (unlikely(!cpu_mode))
+	if (unlikely(!cpu_mode)) {
+		int saved = errno; /* the slow paths leave errno alone */
+
 		(void)pcpu_nr_cpus(); /* an operation before initialisation */
+		errno = saved;
+	}
 #ifdef PCPU__ARCH_RSEQ
 	if (cpu_mode == PCPU_MODE_RSEQ_OWN && own_state == 0) {
-		if (own_register() < 0) {
+		int saved = errno, err = own_register();
+
+		errno = saved;
+		if (err < 0) {
 			static bool warned;
 
 			/*
@@ -407,8 +414,26 @@ static bool rseq_ready(void)
  */
 static inline unsigned getcpu_index(void)
 {
-	int cpu = sched_getcpu();
-	unsigned c = cpu < 0 ? 0 : (unsigned)cpu;
+	int cpu = -1;
+	unsigned c;
+
+#ifdef PCPU__ARCH_RSEQ
+	/*
+	 * What sched_getcpu() would do, without its call and errno: read the CPU from glibc's
+	 * area when glibc registered one (getcpu mode may be forced while it did).
+	 */
+	if (&__rseq_size && &__rseq_offset && __rseq_size)
+		cpu = (int32_t)__atomic_load_n(
+			&((const struct pcpu_rseq_abi *)(thread_pointer() + __rseq_offset))->cpu_id,
+			__ATOMIC_RELAXED);
+#endif
+	if (cpu < 0) {
+		int saved = errno; /* the slow paths leave errno alone */
+
+		cpu = sched_getcpu();
+		errno = saved;
+	}
+	c = cpu < 0 ? 0 : (unsigned)cpu;
 
 	if (unlikely(c >= cpu_nr))
 		c %= cpu_nr;
@@ -439,7 +464,6 @@ static inline char *getcpu_copy(const void *h)
 
 void pcpu__slow_add(void *h, uint64_t v, unsigned size)
 {
-	int saved = errno;
 
 	if (rseq_ready()) {
 		switch (size) {
@@ -453,12 +477,10 @@ void pcpu__slow_add(void *h, uint64_t v, unsigned size)
 #define OP_ADD(T, p) __atomic_fetch_add((T *)(p), (T)v, __ATOMIC_RELAXED)
 		ATOMIC_SWITCH(size, p, OP_ADD);
 	}
-	errno = saved;
 }
 
 void pcpu__slow_write(void *h, uint64_t v, unsigned size)
 {
-	int saved = errno;
 
 	if (rseq_ready()) {
 		switch (size) {
@@ -472,12 +494,10 @@ void pcpu__slow_write(void *h, uint64_t v, unsigned size)
 #define OP_WRITE(T, p) __atomic_store_n((T *)(p), (T)v, __ATOMIC_RELAXED)
 		ATOMIC_SWITCH(size, p, OP_WRITE);
 	}
-	errno = saved;
 }
 
 uint64_t pcpu__slow_read(const void *h, unsigned size)
 {
-	int saved = errno;
 	uint64_t r;
 
 	if (rseq_ready()) {
@@ -492,13 +512,11 @@ uint64_t pcpu__slow_read(const void *h, unsigned size)
 #define OP_READ(T, p) r = __atomic_load_n((T *)(p), __ATOMIC_RELAXED)
 		ATOMIC_SWITCH(size, p, OP_READ);
 	}
-	errno = saved;
 	return r;
 }
 
 uint64_t pcpu__slow_xchg(void *h, uint64_t v, unsigned size)
 {
-	int saved = errno;
 	uint64_t r;
 
 	if (rseq_ready()) {
@@ -513,13 +531,11 @@ uint64_t pcpu__slow_xchg(void *h, uint64_t v, unsigned size)
 #define OP_XCHG(T, p) r = __atomic_exchange_n((T *)(p), (T)v, __ATOMIC_RELAXED)
 		ATOMIC_SWITCH(size, p, OP_XCHG);
 	}
-	errno = saved;
 	return r;
 }
 
 uint64_t pcpu__slow_cmpxchg(void *h, uint64_t old, uint64_t nv, unsigned size)
 {
-	int saved = errno;
 	uint64_t r;
 
 	if (rseq_ready()) {
@@ -541,13 +557,11 @@ uint64_t pcpu__slow_cmpxchg(void *h, uint64_t old, uint64_t nv, unsigned size)
 	} while (0)
 		ATOMIC_SWITCH(size, p, OP_CMPXCHG);
 	}
-	errno = saved;
 	return r;
 }
 
 uint64_t pcpu__slow_add_return(void *h, uint64_t v, unsigned size)
 {
-	int saved = errno;
 	uint64_t r;
 
 	if (rseq_ready()) {
@@ -562,13 +576,12 @@ uint64_t pcpu__slow_add_return(void *h, uint64_t v, unsigned size)
 #define OP_ADD_RETURN(T, p) r = __atomic_add_fetch((T *)(p), (T)v, __ATOMIC_RELAXED)
 		ATOMIC_SWITCH(size, p, OP_ADD_RETURN);
 	}
-	errno = saved;
 	return r;
 }
 
 int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch)
 {
-	int saved = errno, ret;
+	int ret;
 
 	if (rseq_ready()) {
 		ret = pcpu__add_bounded(h, v, batch);
@@ -591,7 +604,6 @@ int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch)
 			}
 		}
 	}
-	errno = saved;
 	return ret;
 }
 
@@ -601,20 +613,21 @@ int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch)
 
 unsigned pcpu_cpu_current(void)
 {
-	int saved = errno;
 	unsigned c;
 
 #ifdef PCPU__ARCH_RSEQ
 	if (rseq_ready()) {
 		c = (unsigned)area_index();
-		errno = saved;
-		return c;
+			return c;
 	}
 #endif
-	if (unlikely(!cpu_nr))
+	if (unlikely(!cpu_nr)) {
+		int saved = errno;
+
 		(void)pcpu_nr_cpus();
+		errno = saved;
+	}
 	c = cpu_nr ? getcpu_index() : 0;
-	errno = saved;
 	return c;
 }
 

@@ -173,22 +173,6 @@ int pcpu_populate_area(struct pcpu_chunk *c, int off, int size)
 	return 0;
 }
 
-static bool mem_is_zero(const char *p, size_t n)
-{
-	const unsigned long *w;
-
-	for (; n && ((uintptr_t)p % sizeof(long)); p++, n--)
-		if (*p)
-			return false;
-	for (w = (const unsigned long *)(const void *)p; n >= sizeof(long); w++, n -= sizeof(long))
-		if (*w)
-			return false;
-	for (p = (const char *)w; n; p++, n--)
-		if (*p)
-			return false;
-	return true;
-}
-
 /*
  * Zero an area in every unit. A copy that already reads zero is left alone: a page that
  * was never written maps the shared zero page, and writing zeros there would give the
@@ -199,7 +183,7 @@ void pcpu_zero_area(struct pcpu_chunk *c, int off, int size)
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
 		char *p = pcpu_unit_addr(c, u, (size_t)off);
 
-		if (!mem_is_zero(p, (size_t)size))
+		if (!pcpu_mem_is_zero(p, (size_t)size))
 			memset(p, 0, (size_t)size);
 	}
 }

@@ -206,22 +206,6 @@ static struct drain_batch {
 	struct drain_run runs[DRAIN_BATCH_AREAS];
 } batch;
 
-static bool mem_is_zero(const char *p, size_t n)
-{
-	const unsigned long *w;
-
-	for (; n && ((uintptr_t)p % sizeof(long)); p++, n--)
-		if (*p)
-			return false;
-	for (w = (const unsigned long *)(const void *)p; n >= sizeof(long); w++, n -= sizeof(long))
-		if (*w)
-			return false;
-	for (p = (const char *)w; n; p++, n--)
-		if (*p)
-			return false;
-	return true;
-}
-
 /*
  * Zero one copy unless it already reads zero: a copy on a page that was never written maps
  * the shared zero page, and writing zeros there would cost the process a page for nothing
@@ -230,7 +214,7 @@ static bool mem_is_zero(const char *p, size_t n)
  */
 static size_t zero_copy(char *p, size_t n)
 {
-	if (mem_is_zero(p, n))
+	if (pcpu_mem_is_zero(p, n))
 		return 0;
 	memset(p, 0, n);
 	return n;

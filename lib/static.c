@@ -113,16 +113,6 @@ static bool in_main_program(const struct pcpu__static_desc *d)
 	return f.found <= 0;
 }
 
-static bool mem_is_zero(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
 /* Bump allocation in the static region (pcpu_lock held). Return the offset or -1. */
 static long static_take(size_t size, size_t align)
 {
@@ -193,7 +183,7 @@ static void write_init(size_t off, const void *init, size_t size)
 void pcpu__static_register(struct pcpu__static_desc *d)
 {
 	size_t size = d->size ? d->size : 1, align = d->align ? d->align : 1;
-	bool init_zero = !d->init || mem_is_zero(d->init, d->size);
+	bool init_zero = !d->init || pcpu_mem_is_zero(d->init, d->size);
 	bool main_prog, dirty = false;
 	int where = WHERE_NONE, err;
 	long off = -1;

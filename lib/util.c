@@ -50,6 +50,23 @@ void bits_clear_range(unsigned long *map, long start, long n)
 		bit_clear(map, start);
 }
 
+bool pcpu_mem_is_zero(const void *mem, size_t n)
+{
+	const char *p = mem;
+	const unsigned long *w;
+
+	for (; n && ((uintptr_t)p % sizeof(long)); p++, n--)
+		if (*p)
+			return false;
+	for (w = (const unsigned long *)(const void *)p; n >= sizeof(long); w++, n -= sizeof(long))
+		if (*w)
+			return false;
+	for (p = (const char *)w; n; p++, n--)
+		if (*p)
+			return false;
+	return true;
+}
+
 bool bits_any_in_range(const unsigned long *map, long start, long n)
 {
 	for (; n > 0 && start % BITS_PER_LONG; start++, n--)

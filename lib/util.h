@@ -91,6 +91,8 @@ static inline void bit_clear(unsigned long *map, long bit)
 void bits_set_range(unsigned long *map, long start, long n);
 void bits_clear_range(unsigned long *map, long start, long n);
 bool bits_any_in_range(const unsigned long *map, long start, long n);
+/* pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only). */
+bool pcpu_mem_is_zero(const void *mem, size_t n);
 
 /*
  * System calls and metadata allocations that can fail. With -Dfault_injection=true the

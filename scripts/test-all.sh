@@ -46,6 +46,12 @@ mkdir -p "$logdir"
 groups=(sanitizers valgrind)
 [ -x tools/numa-vm/setup ] && groups+=(numa-vm)
 scripts/deps.sh "${groups[@]}" || { echo "test-all: could not install dependencies" >&2; exit 1; }
+# bpftrace for the USDT test: best effort (the test skips, saying why, without it), and the
+# tracefs mount uprobes need, which a fresh machine may not have.
+scripts/deps.sh trace >/dev/null 2>&1 || echo "test-all: bpftrace not installed; the trace test will skip" >&2
+if [ "$(id -u)" -eq 0 ] && [ -d /sys/kernel/tracing ] && ! mountpoint -q /sys/kernel/tracing; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
 if [ -x tools/numa-vm/setup ] && { [ -z "$only" ] || [ "$only" = gcc ]; }; then
 	tools/numa-vm/setup >"$logdir/numa-vm-setup.log" 2>&1 ||
 		echo "test-all: numa-vm setup failed; NUMA tests will skip" >&2

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <pcpu.h>
+#include "test_util.h"
 
 #define NR 300
 
@@ -49,29 +50,6 @@ static int count_maps(void)
 			exit(2);                                                              \
 		}                                                                             \
 	} while (0)
-
-static void fill(void *h, size_t size, unsigned tag)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu)
-		memset(pcpu_ptr((unsigned char *)h, cpu), (int)((tag + cpu) & 0xff) | 1, size);
-}
-
-static int check(void *h, size_t size, unsigned tag, int zero)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-		unsigned char want = zero ? 0 : (unsigned char)(((tag + cpu) & 0xff) | 1);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i] != want)
-				return 0;
-	}
-	return 1;
-}
 
 static void *try_alloc(size_t size, unsigned flags, long *enomem)
 {

@@ -23,35 +23,13 @@
 #include <pcpu.h>
 
 #include "lib/balance.h"
+#include "../api/test_util.h"
 
 #define NR_WORKERS 4
 #define NR_KEPT 200
 
 static void *kept[NR_KEPT];
 static volatile int stop;
-
-static void fill(void *h, size_t size, unsigned tag)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu)
-		memset(pcpu_ptr((unsigned char *)h, cpu), (int)((tag + cpu) & 0xff) | 1, size);
-}
-
-static int check(void *h, size_t size, unsigned tag, int zero)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-		unsigned char want = zero ? 0 : (unsigned char)(((tag + cpu) & 0xff) | 1);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i] != want)
-				return 0;
-	}
-	return 1;
-}
 
 static double now_s(void)
 {

@@ -85,11 +85,32 @@ PCPU_API void pcpu_free(void __pcpu *p);
 #define PCPU_MAX_CPUS 8192
 
 /*
- * The translation table: CPU c's copy of handle h is at h + pcpu__offset[c]. Internal to
- * the inline operations below; read-only for users. Entries for CPU ids the topology does
- * not have are never used.
+ * Internal to the inline operations: what every one of them reads, in one block.
+ *   offset   the translation table: CPU c's copy of handle h is at h + offset[c] (entries
+ *            past the topology's CPUs alias its copies, for CPU ids it does not know);
+ *   cs_off   the offset from the thread pointer (%fs base on x86-64, tpidr_el0 on AArch64)
+ *            of the rseq_cs field of the rseq area in use: glibc's, libpcpu's own, or in
+ *            getcpu mode one that is never registered;
+ *   idx_off  the same for the 32-bit index of that area: cpu_id (+4) or mm_cid (+24), -1
+ *            until the thread's area is registered, so the operation takes the slow path;
+ *   atomic   nonzero in getcpu mode: update the copy pcpu__getcpu() names atomically.
+ * The library sets the block once, while it initialises and before any handle exists, and
+ * never changes it afterwards. Callers therefore see it const: the compiler loads it once
+ * per function instead of once per operation (every operation clobbers memory, which would
+ * otherwise reload it each time). The library, which writes it, sees it writable.
  */
-extern PCPU_API uintptr_t pcpu__offset[PCPU_MAX_CPUS];
+#ifdef PCPU__BUILDING_LIBRARY
+#define PCPU__HOT_CONST
+#else
+#define PCPU__HOT_CONST const
+#endif
+struct pcpu__hot {
+	const uintptr_t *offset;
+	ptrdiff_t cs_off;
+	ptrdiff_t idx_off;
+	long atomic;
+};
+extern PCPU_API PCPU__HOT_CONST struct pcpu__hot pcpu__hot;
 
 /*
  * pcpu_nr_cpus - the number of possible CPUs; copies are numbered 0 .. pcpu_nr_cpus() - 1.
@@ -105,7 +126,7 @@ PCPU_API unsigned pcpu_nr_cpus(void);
  * gives a T *). @cpu must be below pcpu_nr_cpus().
  */
 #define pcpu_ptr(p, cpu)                                                                      \
-	((__typeof__(p))((uintptr_t)(p) + pcpu__offset[(unsigned)(cpu)]))
+	((__typeof__(p))((uintptr_t)(p) + pcpu__hot.offset[(unsigned)(cpu)]))
 
 /*
  * pcpu_this_cpu - the index of the copy this thread would use now: the CPU it runs on (or,

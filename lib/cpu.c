@@ -17,8 +17,10 @@
  *                         names.
  *
  * The inline sequences (include/pcpu/arch/) know none of this: they read the index at
- * pcpu__rseq_idx_off from the thread pointer and branch here when it is negative. In getcpu
- * mode it points at an area that is never registered, whose index stays -1.
+ * pcpu__hot.idx_off from the thread pointer and branch here when it is negative. In getcpu
+ * mode it points at an area that is never registered, whose index stays -1, and callers
+ * built against <pcpu.h> do not even run the sequence: pcpu__hot.atomic sends them to an
+ * inline atomic update of the copy pcpu__getcpu() names.
  *
  * The mode is process-wide and never changes after initialisation, because the modes do not
  * mix: an rseq update is a plain load and store, and an atomic update of the same copy from
@@ -45,17 +47,18 @@
 _Static_assert(PCPU_MAX_CPUS * 8 == 65536, "update the size of pcpu__offset below");
 
 /*
- * pcpu__offset[], pcpu__rseq_cs_off and pcpu__rseq_idx_off are read by every this-CPU
- * operation. They are defined in assembly so their page offset is under control: a page
- * aligned block with the variables at page offset 0xc30..0xc40+. Per-CPU units are page
- * aligned and the first allocations in them sit at low page offsets; had the table started
- * at page offset 0, the load of pcpu__offset[cpu] would share address bits 11:0 with the
- * store to a counter just before it, and the CPU's store-forwarding check (which compares
- * only those bits first: "4K aliasing") would stall it. Measured with librseq: a page-
- * aligned rseq area against a counter at page offset 0 made adds 60% slower.
+ * pcpu__hot (see <pcpu.h>) and the offset table it points to are read by every this-CPU
+ * operation. The table is defined in assembly so its page offset is under control: per-CPU
+ * units are page aligned and the first allocations in them sit at low page offsets; had the
+ * table started at page offset 0, the load of offset[cpu] would share address bits 11:0
+ * with the store to a counter just before it, and the CPU's store-forwarding check (which
+ * compares only those bits first: "4K aliasing") would stall it. Measured with librseq: a
+ * page-aligned rseq area against a counter at page offset 0 made adds 60% slower. Callers
+ * reach the table only through pcpu__hot.offset, so a position-dependent executable never
+ * copies it into its own .bss (a copy relocation would lose the placement).
  *
- * Layout of the 4 KiB-aligned block (in .bss, so it costs nothing until touched):
- *   0xc30 pcpu__rseq_cs_off   0xc38 pcpu__rseq_idx_off   0xc40 pcpu__offset[8192]
+ * The table: a 4 KiB-aligned block in .bss (it costs nothing until touched), the table at
+ * page offset 0xc40. pcpu__hot: 32 bytes in .data, pointing at the table from the start.
  */
 #if defined(__x86_64__)
 #define PCPU__ASM_NOBITS "@nobits"
@@ -64,26 +67,25 @@ _Static_assert(PCPU_MAX_CPUS * 8 == 65536, "update the size of pcpu__offset belo
 #define PCPU__ASM_NOBITS "%nobits"
 #define PCPU__ASM_OBJECT "%object"
 #endif
-__asm__("\t.pushsection .bss.pcpu__hot, \"aw\", " PCPU__ASM_NOBITS "\n"
+__asm__("\t.pushsection .bss.pcpu__table, \"aw\", " PCPU__ASM_NOBITS "\n"
 	"\t.balign 4096\n"
-	"pcpu__hot_block:\n"
-	"\t.skip 0xc30\n"
-	"\t.globl pcpu__rseq_cs_off\n"
-	"\t.type pcpu__rseq_cs_off, " PCPU__ASM_OBJECT "\n"
-	"\t.size pcpu__rseq_cs_off, 8\n"
-	"pcpu__rseq_cs_off:\n"
-	"\t.skip 8\n"
-	"\t.globl pcpu__rseq_idx_off\n"
-	"\t.type pcpu__rseq_idx_off, " PCPU__ASM_OBJECT "\n"
-	"\t.size pcpu__rseq_idx_off, 8\n"
-	"pcpu__rseq_idx_off:\n"
-	"\t.skip 8\n"
+	"\t.skip 0xc40\n"
 	"\t.globl pcpu__offset\n"
+	"\t.hidden pcpu__offset\n"
 	"\t.type pcpu__offset, " PCPU__ASM_OBJECT "\n"
 	"\t.size pcpu__offset, 65536\n"
 	"pcpu__offset:\n"
 	"\t.skip 65536\n"
+	"\t.popsection\n"
+	"\t.pushsection .data.pcpu__hot, \"aw\"\n"
+	"\t.balign 32\n"
+	"\t.globl pcpu__hot\n"
+	"\t.type pcpu__hot, " PCPU__ASM_OBJECT "\n"
+	"\t.size pcpu__hot, 32\n"
+	"pcpu__hot:\n"
+	"\t.quad pcpu__offset, 0, 0, 0\n"
 	"\t.popsection\n");
+_Static_assert(sizeof(struct pcpu__hot) == 32, "update the size of pcpu__hot above");
 
 /* ---------------------------------------------------------------------------------------- */
 /* rseq areas                                                                               */
@@ -124,7 +126,7 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 /*
  * Our own area, one per thread. initial-exec TLS: its offset from the thread pointer is
- * the same in every thread (which the single pcpu__rseq_idx_off needs) and reaching it
+ * the same in every thread (which the single pcpu__hot.idx_off needs) and reaching it
  * never calls __tls_get_addr, which is not async-signal-safe. Every thread starts with
  * cpu_id and mm_cid at (u32)-1, so its first operation takes the slow path.
  * It is 32 bytes and 32-aligned: the length every kernel accepts.
@@ -142,6 +144,8 @@ static enum pcpu_index_mode index_mode;
 static const char *fallback_reason;     /* why index=cid fell back to cpu */
 static unsigned cpu_nr = 1;             /* possible CPUs (the topology's) */
 static pthread_key_t own_key;           /* its destructor unregisters own_area */
+static bool glibc_cpu_ok;               /* glibc registered: its cpu_id is at glibc_cpu_off */
+static ptrdiff_t glibc_cpu_off;
 static bool own_key_ok;
 
 /* The thread pointer that __rseq_offset and our offsets are relative to. */
@@ -167,7 +171,7 @@ static inline char *thread_pointer(void)
 /* The 32-bit index the inline sequences read, as they read it (sign-extended). */
 static inline int32_t area_index(void)
 {
-	return __atomic_load_n((int32_t *)(thread_pointer() + pcpu__rseq_idx_off),
+	return __atomic_load_n((int32_t *)(thread_pointer() + pcpu__hot.idx_off),
 			       __ATOMIC_RELAXED);
 }
 
@@ -247,8 +251,8 @@ static bool glibc_registered(void)
 /* Point the inline sequences at the area @area_off from the thread pointer. */
 static void set_area(ptrdiff_t area_off, bool cid)
 {
-	pcpu__rseq_cs_off = area_off + RSEQ_OFF_CS;
-	pcpu__rseq_idx_off = area_off + (cid ? RSEQ_OFF_MM_CID : RSEQ_OFF_CPU_ID);
+	pcpu__hot.cs_off = area_off + RSEQ_OFF_CS;
+	pcpu__hot.idx_off = area_off + (cid ? RSEQ_OFF_MM_CID : RSEQ_OFF_CPU_ID);
 }
 
 static ptrdiff_t own_area_off(void)
@@ -285,6 +289,12 @@ int pcpu_cpu_init(const struct pcpu_settings *s, const struct pcpu_topology *t)
 
 	cpu_nr = t->nr_cpus ? t->nr_cpus : 1;
 	fallback_reason = NULL;
+#ifdef PCPU__ARCH_RSEQ
+	if (&__rseq_size && &__rseq_offset && __rseq_size) {
+		glibc_cpu_off = __rseq_offset + RSEQ_OFF_CPU_ID;
+		glibc_cpu_ok = true;
+	}
+#endif
 	if (!own_key_ok && pthread_key_create(&own_key, own_unregister) == 0)
 		own_key_ok = true;
 
@@ -324,6 +334,7 @@ int pcpu_cpu_init(const struct pcpu_settings *s, const struct pcpu_topology *t)
 	}
 	index_mode = want_cid && !fallback_reason ? PCPU_INDEX_CID : PCPU_INDEX_CPU;
 	set_area(area, index_mode == PCPU_INDEX_CID);
+	pcpu__hot.atomic = mode == PCPU_MODE_GETCPU;
 	/* Published to other threads by the library's init (pthread_once and a release). */
 	cpu_mode = mode;
 	return 0;
@@ -422,10 +433,9 @@ static inline unsigned getcpu_index(void)
 	 * What sched_getcpu() would do, without its call and errno: read the CPU from glibc's
 	 * area when glibc registered one (getcpu mode may be forced while it did).
 	 */
-	if (&__rseq_size && &__rseq_offset && __rseq_size)
-		cpu = (int32_t)__atomic_load_n(
-			&((const struct pcpu_rseq_abi *)(thread_pointer() + __rseq_offset))->cpu_id,
-			__ATOMIC_RELAXED);
+	if (glibc_cpu_ok)
+		cpu = (int32_t)__atomic_load_n((const uint32_t *)(thread_pointer() + glibc_cpu_off),
+					       __ATOMIC_RELAXED);
 #endif
 	if (cpu < 0) {
 		int saved = errno; /* the slow paths leave errno alone */
@@ -438,6 +448,11 @@ static inline unsigned getcpu_index(void)
 	if (unlikely(c >= cpu_nr))
 		c %= cpu_nr;
 	return c;
+}
+
+unsigned pcpu__getcpu(void)
+{
+	return getcpu_index();
 }
 
 static inline char *getcpu_copy(const void *h)

@@ -13,6 +13,9 @@
 #include "config.h"
 #include "topology.h"
 
+/* The translation table pcpu__hot.offset points to (defined in cpu.c, filled by alloc.c). */
+extern __attribute__((visibility("hidden"))) uintptr_t pcpu__offset[PCPU_MAX_CPUS];
+
 /*
  * pcpu_cpu_init - choose the CPU mode and index mode (settings, environment, what the
  * kernel and glibc offer) once pcpu__offset[] is filled for every CPU id the kernel may

@@ -257,12 +257,12 @@ void pcpu__static_register(struct pcpu__static_desc *d)
 static void rseq_prepare_unload(void)
 {
 #if defined(__x86_64__)
-	__asm__ __volatile__("movq $0, %%fs:(%0)" : : "r"(pcpu__rseq_cs_off) : "memory");
+	__asm__ __volatile__("movq $0, %%fs:(%0)" : : "r"(pcpu__hot.cs_off) : "memory");
 #elif defined(__aarch64__)
 	char *tp;
 
 	__asm__ __volatile__("mrs %0, tpidr_el0" : "=r"(tp));
-	__atomic_store_n((uint64_t *)(tp + pcpu__rseq_cs_off), 0, __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(tp + pcpu__hot.cs_off), 0, __ATOMIC_RELAXED);
 #endif
 }
 

@@ -6,7 +6,7 @@
  * Each operation is one indivisible step on the copy of the CPU (or, with index=cid, the
  * concurrency id) the calling thread runs on. On x86-64 and AArch64 it is a restartable
  * sequence: the thread stores a descriptor pointer in its rseq area, reads the index from
- * that area, translates the handle with pcpu__offset[] and commits with a single store (or
+ * that area, translates the handle with the offset table and commits with a single store (or
  * one read-modify-write instruction). If the kernel preempts, migrates or signals the thread
  * before the commit, it restarts the sequence, so no lock and no atomic instruction is needed
  * and no update is lost. When the index reads negative (no rseq in this thread yet, or the
@@ -34,15 +34,11 @@ extern "C" {
 #endif
 
 /*
- * Where the index lives: the offsets from the thread pointer (%fs base on x86-64,
- * tpidr_el0 on AArch64) of the rseq area's rseq_cs field and of its 32-bit index field
- * (cpu_id at +4, or mm_cid at +24 with index=cid), in whichever area is in use: glibc's,
- * libpcpu's own, or in getcpu mode an area that is never registered and whose index stays
- * -1, so every operation takes the slow path. One test of the index thus covers all three
- * modes. Set once by the library before any handle exists; read-only for users.
+ * pcpu__getcpu - the index of the copy getcpu() names for the calling thread (the CPU it
+ * runs on, aliased into a fake topology's CPUs). Used inline in getcpu mode
+ * (pcpu__hot.atomic). Async-signal-safe; leaves errno alone.
  */
-extern PCPU_API ptrdiff_t pcpu__rseq_cs_off;
-extern PCPU_API ptrdiff_t pcpu__rseq_idx_off;
+PCPU_API unsigned pcpu__getcpu(void);
 
 /*
  * Out-of-line slow paths (lib/cpu.c). Each does the whole operation correctly in every
@@ -67,6 +63,73 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
 #ifdef __cplusplus
 }
 #endif
+
+/*
+ * The slow paths as the sequences call them. In getcpu mode (pcpu__hot.atomic) every
+ * operation lands here, and updates the copy pcpu__getcpu() names with an atomic
+ * instruction inline, as a hand-written sched_getcpu() + atomic would; otherwise (the
+ * thread's first operation in own-registration mode) the library's slow path registers
+ * rseq and retries. The library's own slow paths, which call the sequences themselves,
+ * always take the second branch.
+ */
+#ifdef PCPU__BUILDING_LIBRARY
+#define PCPU__INLINE_ATOMIC 0
+#else
+#define PCPU__INLINE_ATOMIC __builtin_expect(pcpu__hot.atomic != 0, 1)
+#endif
+#define PCPU__GETCPU_COPY(N, h)                                                               \
+	((uint##N##_t *)((uintptr_t)(h) + pcpu__hot.offset[pcpu__getcpu()]))
+#define PCPU__SLOW_OPS(N)                                                                     \
+static inline __attribute__((always_inline)) void pcpu__islow_add_##N(void *h, uint##N##_t v) \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC)                                                              \
+		(void)__atomic_fetch_add(PCPU__GETCPU_COPY(N, h), v, __ATOMIC_RELAXED);       \
+	else                                                                                  \
+		pcpu__slow_add(h, v, N / 8);                                                  \
+}                                                                                             \
+static inline __attribute__((always_inline)) void pcpu__islow_write_##N(void *h,             \
+									   uint##N##_t v)    \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC)                                                              \
+		__atomic_store_n(PCPU__GETCPU_COPY(N, h), v, __ATOMIC_RELAXED);               \
+	else                                                                                  \
+		pcpu__slow_write(h, v, N / 8);                                                \
+}                                                                                             \
+static inline __attribute__((always_inline)) uint##N##_t pcpu__islow_read_##N(const void *h) \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC)                                                              \
+		return __atomic_load_n(PCPU__GETCPU_COPY(N, h), __ATOMIC_RELAXED);            \
+	return (uint##N##_t)pcpu__slow_read(h, N / 8);                                        \
+}                                                                                             \
+static inline __attribute__((always_inline)) uint##N##_t pcpu__islow_xchg_##N(void *h,       \
+									      uint##N##_t v) \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC)                                                              \
+		return __atomic_exchange_n(PCPU__GETCPU_COPY(N, h), v, __ATOMIC_RELAXED);     \
+	return (uint##N##_t)pcpu__slow_xchg(h, v, N / 8);                                     \
+}                                                                                             \
+static inline __attribute__((always_inline)) uint##N##_t pcpu__islow_cmpxchg_##N(            \
+	void *h, uint##N##_t o, uint##N##_t n)                                                \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC) {                                                            \
+		/* on failure @o becomes the value seen; on success it is the old value */    \
+		__atomic_compare_exchange_n(PCPU__GETCPU_COPY(N, h), &o, n, 0,                \
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);              \
+		return o;                                                                     \
+	}                                                                                     \
+	return (uint##N##_t)pcpu__slow_cmpxchg(h, o, n, N / 8);                               \
+}                                                                                             \
+static inline __attribute__((always_inline)) uint##N##_t pcpu__islow_add_return_##N(         \
+	void *h, uint##N##_t v)                                                               \
+{                                                                                             \
+	if (PCPU__INLINE_ATOMIC)                                                              \
+		return __atomic_add_fetch(PCPU__GETCPU_COPY(N, h), v, __ATOMIC_RELAXED);      \
+	return (uint##N##_t)pcpu__slow_add_return(h, v, N / 8);                               \
+}
+PCPU__SLOW_OPS(8)
+PCPU__SLOW_OPS(16)
+PCPU__SLOW_OPS(32)
+PCPU__SLOW_OPS(64)
 
 /*
  * The per-architecture layer provides, for N in 8, 16, 32, 64 and U = uintN_t:
@@ -118,7 +181,7 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
 
 #ifdef PCPU__TSAN
 #define PCPU__TSAN_COPY(N, h)                                                                 \
-	((volatile uint##N##_t *)((uintptr_t)(h) + pcpu__offset[pcpu_this_cpu()]))
+	((volatile uint##N##_t *)((uintptr_t)(h) + pcpu__hot.offset[pcpu_this_cpu()]))
 #define PCPU__TSAN_OPS(N)                                                                     \
 static inline void pcpu__tsan_add_##N(void *h, uint##N##_t v)                                \
 {                                                                                             \

@@ -7,7 +7,7 @@
  *   1: rseq_cs = &descriptor              ; str into the area, tpidr_el0-relative
  *   2: idx = area index (ldrsw)           ; start_ip
  *      if idx < 0 goto slow
- *      off = pcpu__offset[idx]
+ *      off = pcpu__hot.offset[idx]
  *      ldr / compute / one str            ; the str is the commit, the last instruction
  *   4:                                    ; post_commit_ip
  *
@@ -67,7 +67,7 @@
 	".popsection\n\t"
 
 #define PCPU__A64_IN                                                                          \
-	[cs] "r"(pcpu__rseq_cs_off), [idx] "r"(pcpu__rseq_idx_off), [tab] "r"(pcpu__offset)
+	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(pcpu__hot.offset)
 
 /*
  * One set for N-bit values: L/S the load/store mnemonics, R the register prefix for the
@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) void pcpu__add_##N(void *h, uint##N
 		     : slow);                                                                 \
 	return;                                                                               \
 slow:                                                                                         \
-	pcpu__slow_add(h, v, N / 8);                                                          \
+	pcpu__islow_add_##N(h, v);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) void pcpu__write_##N(void *h, uint##N##_t v)   \
 {                                                                                             \
@@ -103,7 +103,7 @@ static inline __attribute__((always_inline)) void pcpu__write_##N(void *h, uint#
 		     : slow);                                                                 \
 	return;                                                                               \
 slow:                                                                                         \
-	pcpu__slow_write(h, v, N / 8);                                                        \
+	pcpu__islow_write_##N(h, v);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__read_##N(const void *h)      \
 {                                                                                             \
@@ -118,7 +118,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__read_##N(const vo
 		     : slow);                                                                 \
 	return (uint##N##_t)r;                                                                \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_read(h, N / 8);                                        \
+	return pcpu__islow_read_##N(h);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__xchg_##N(void *h,            \
 									uint##N##_t v)       \
@@ -135,7 +135,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__xchg_##N(void *h,
 		     : slow);                                                                 \
 	return (uint##N##_t)r;                                                                \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_xchg(h, v, N / 8);                                     \
+	return pcpu__islow_xchg_##N(h, v);	\
 }                                                                                             \
 /* ldrb/ldrh zero-extend, so the expected value is compared zero-extended too. */           \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__cmpxchg_##N(                 \
@@ -155,7 +155,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__cmpxchg_##N(     
 		     : slow);                                                                 \
 	return (uint##N##_t)r;                                                                \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_cmpxchg(h, o, n, N / 8);                               \
+	return pcpu__islow_cmpxchg_##N(h, o, n);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__add_return_##N(              \
 	void *h, uint##N##_t v)                                                               \
@@ -173,7 +173,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__add_return_##N(  
 		     : slow);                                                                 \
 	return (uint##N##_t)r;                                                                \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_add_return(h, v, N / 8);                               \
+	return pcpu__islow_add_return_##N(h, v);	\
 }
 
 PCPU__A64_OPS(8, "ldrb", "strb", "w", uint32_t)

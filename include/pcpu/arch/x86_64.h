@@ -9,7 +9,7 @@
  *   1: rseq_cs = &descriptor          ; %fs-relative store into the thread's rseq area
  *   2: idx = area index (sign-extended); start_ip: from here the kernel may abort us
  *      if idx < 0 goto slow            ; not registered, or getcpu mode
- *      off = pcpu__offset[idx]
+ *      off = pcpu__hot.offset[idx]
  *      ... loads/compute ...
  *      one store to (handle + off)     ; the commit: must be the last instruction
  *   4:                                 ; post_commit_ip
@@ -70,7 +70,7 @@
 
 /* The inputs every sequence needs: area offsets and the translation table. */
 #define PCPU__X86_IN                                                                          \
-	[cs] "r"(pcpu__rseq_cs_off), [idx] "r"(pcpu__rseq_idx_off), [tab] "r"(pcpu__offset)
+	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(pcpu__hot.offset)
 
 /*
  * One set of primitives for N-bit values: S is the instruction suffix, C the constraint
@@ -90,7 +90,7 @@ static inline __attribute__((always_inline)) void pcpu__add_##N(void *h, uint##N
 		     : slow);                                                                 \
 	return;                                                                               \
 slow:                                                                                         \
-	pcpu__slow_add(h, v, N / 8);                                                          \
+	pcpu__islow_add_##N(h, v);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) void pcpu__write_##N(void *h, uint##N##_t v)   \
 {                                                                                             \
@@ -104,7 +104,7 @@ static inline __attribute__((always_inline)) void pcpu__write_##N(void *h, uint#
 		     : slow);                                                                 \
 	return;                                                                               \
 slow:                                                                                         \
-	pcpu__slow_write(h, v, N / 8);                                                        \
+	pcpu__islow_write_##N(h, v);	\
 }                                                                                             \
 /* A read is a sequence too: the load is the commit, so it reads the copy of the CPU the  \
  * thread is on at that instant, never a stale index's copy. */                              \
@@ -121,7 +121,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__read_##N(const vo
 		     : slow);                                                                 \
 	return r;                                                                             \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_read(h, N / 8);                                        \
+	return pcpu__islow_read_##N(h);	\
 }                                                                                             \
 /* Not the xchg instruction: with a memory operand it is implicitly locked. */              \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__xchg_##N(void *h,            \
@@ -139,7 +139,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__xchg_##N(void *h,
 		     : slow);                                                                 \
 	return r;                                                                             \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_xchg(h, v, N / 8);                                     \
+	return pcpu__islow_xchg_##N(h, v);	\
 }                                                                                             \
 /* Not cmpxchg either (locked). On a mismatch jump straight past the commit. */             \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__cmpxchg_##N(                 \
@@ -159,7 +159,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__cmpxchg_##N(     
 		     : slow);                                                                 \
 	return r;                                                                             \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_cmpxchg(h, o, n, N / 8);                               \
+	return pcpu__islow_cmpxchg_##N(h, o, n);	\
 }                                                                                             \
 static inline __attribute__((always_inline)) uint##N##_t pcpu__add_return_##N(              \
 	void *h, uint##N##_t v)                                                               \
@@ -177,7 +177,7 @@ static inline __attribute__((always_inline)) uint##N##_t pcpu__add_return_##N(  
 		     : slow);                                                                 \
 	return r;                                                                             \
 slow:                                                                                         \
-	return (uint##N##_t)pcpu__slow_add_return(h, v, N / 8);                               \
+	return pcpu__islow_add_return_##N(h, v);	\
 }
 
 PCPU__X86_OPS(8, "b", "qi")

@@ -751,6 +751,12 @@ static size_t balance_run(bool trim, bool *failed)
 	for (int set = 0; set < PCPU_NR_SETS; set++) {
 		bytes += balance_free(set, false, trim);
 		bytes += reclaim_populated(set, trim);
+		/*
+		 * A chunk isolated for reclaim when its last area was freed reaches the free
+		 * slot only now: pcpu_trim() gives it back too.
+		 */
+		if (trim)
+			bytes += balance_free(set, false, true);
 		if (!trim && !balance_populated(set))
 			*failed = true;
 		bytes += balance_free(set, true, false);

@@ -97,6 +97,28 @@ void *peer_copy(enum peer p, void *obj, size_t size, unsigned cpu);
 /* peer_trim - give free memory back (pcpu_trim, malloc_trim, jemalloc purge). */
 void peer_trim(enum peer p);
 
+/*
+ * ---- librseq (tools/bench/lrseq.c), built when meson finds it: PCPU_BENCH_LIBRSEQ ----
+ * Counters from a librseq per-CPU mempool, COW-zero populate policy, max_nr_cpus = the
+ * topology's CPU count; updated with rseq_load_add_store__ptr(RSEQ_PERCPU_CPU_ID).
+ */
+#define LIBRSEQ_NAME "librseq"
+#define LIBRSEQ_ABSENT "librseq: not installed (pkg-config librseq not found), column skipped"
+
+struct lrseq_pool;
+
+struct lrseq_pool *lrseq_pool_open(unsigned ncpus);
+void lrseq_pool_close(struct lrseq_pool *pool);
+uint64_t *lrseq_alloc(struct lrseq_pool *pool, bool zero);
+void lrseq_free(uint64_t *ctr);
+uint64_t *lrseq_copy(uint64_t *ctr, unsigned cpu);
+int lrseq_thread_init(void);
+void lrseq_add_loop(uint64_t *ctr, long n);
+uint64_t lrseq_sum(uint64_t *ctr, unsigned ncpus);
+unsigned lrseq_possible_cpus(void);
+/* Bytes between two CPUs' copies of one counter (librseq's default pool stride). */
+extern const size_t lrseq_stride;
+
 /* The groups: each runs in its own child process. */
 void group_hot(void);
 void group_alloc(void);

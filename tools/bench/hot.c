@@ -6,6 +6,10 @@
  *
  * Run with PCPU_CONF=cpu_mode=getcpu (job parameter "getcpu"), it measures only libpcpu,
  * which then updates the copy getcpu names with an atomic instruction.
+ *
+ * With librseq (PCPU_BENCH_LIBRSEQ), one more peer: librseq's per-CPU add
+ * (rseq_load_add_store__ptr, RSEQ_PERCPU_CPU_ID, retried on abort) on a counter from a
+ * COW-zero per-CPU mempool; the loop lives in lrseq.c.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -27,6 +31,9 @@ enum hot_variant {
 	HV_TLS,           /* a __thread variable */
 	HV_SHARED_ATOMIC, /* one counter, atomic add, shared by every thread */
 	HV_GETCPU_ATOMIC, /* sched_getcpu() + atomic add on a padded per-CPU array */
+#ifdef PCPU_BENCH_LIBRSEQ
+	HV_LIBRSEQ,       /* librseq: rseq add on a mempool counter */
+#endif
 	NR_HV,
 };
 
@@ -37,6 +44,9 @@ static const char *const hv_name[NR_HV] = {
 	[HV_TLS] = "thread-local add",
 	[HV_SHARED_ATOMIC] = "shared atomic counter",
 	[HV_GETCPU_ATOMIC] = "sched_getcpu + atomic, padded",
+#ifdef PCPU_BENCH_LIBRSEQ
+	[HV_LIBRSEQ] = "librseq rseq add (mempool)",
+#endif
 };
 
 struct padded_u64 {
@@ -49,6 +59,10 @@ static struct padded_u64 plain_slot[MAX_THREADS];
 static struct padded_u64 shared_ctr;
 static struct padded_u64 *getcpu_slots;
 static __thread uint64_t tls_ctr;
+#ifdef PCPU_BENCH_LIBRSEQ
+static struct lrseq_pool *lrseq_pool;
+static uint64_t *lrseq_ctr;
+#endif
 
 /* Every loop is its own function so the update is inlined in a tight loop, as in a program. */
 static __attribute__((noinline)) void loop_this_add(long n)
@@ -114,6 +128,11 @@ static void run_variant(enum hot_variant v, long n, int tid)
 	case HV_GETCPU_ATOMIC:
 		loop_getcpu_atomic(n);
 		break;
+#ifdef PCPU_BENCH_LIBRSEQ
+	case HV_LIBRSEQ:
+		lrseq_add_loop(lrseq_ctr, n);
+		break;
+#endif
 	default:
 		break;
 	}
@@ -136,6 +155,10 @@ static void *hot_thread_main(void *arg)
 
 	if (t->pin_cpu >= 0)
 		pin_self(t->pin_cpu);
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (t->v == HV_LIBRSEQ && lrseq_thread_init())
+		die("hot: librseq: rseq registration failed");
+#endif
 	run_variant(t->v, t->iters / 64 + 1, t->tid); /* warm the caches and the rseq area */
 	pthread_barrier_wait(t->start);
 	t0 = now_ns();
@@ -147,6 +170,9 @@ static void *hot_thread_main(void *arg)
 /* updates - how many pcpu_this_add() calls were made, to check nothing was lost. */
 static uint64_t updates_this_add;
 static uint64_t updates_counter;
+#ifdef PCPU_BENCH_LIBRSEQ
+static uint64_t updates_librseq;
+#endif
 
 /* One timed run: @nthreads threads each doing @iters updates. Return: ns per update. */
 static double hot_run(enum hot_variant v, int nthreads, const int *pin, long iters)
@@ -174,6 +200,10 @@ static double hot_run(enum hot_variant v, int nthreads, const int *pin, long ite
 		updates_this_add += (uint64_t)nthreads * (uint64_t)(iters + iters / 64 + 1);
 	if (v == HV_COUNTER)
 		updates_counter += (uint64_t)nthreads * (uint64_t)(iters + iters / 64 + 1);
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (v == HV_LIBRSEQ)
+		updates_librseq += (uint64_t)nthreads * (uint64_t)(iters + iters / 64 + 1);
+#endif
 	/* Each thread's own time per update, averaged over the threads. */
 	return sum / nthreads / (double)iters;
 }
@@ -235,6 +265,14 @@ static void check_exact(void)
 	if (updates_counter && (uint64_t)csum != updates_counter)
 		note("ERROR: pcpu_counter_sum %lld, expected %llu", (long long)csum,
 		     (unsigned long long)updates_counter);
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (lrseq_ctr) {
+		sum = lrseq_sum(lrseq_ctr, lrseq_possible_cpus());
+		if (updates_librseq && sum != updates_librseq)
+			note("ERROR: librseq total %llu, expected %llu (lost updates)",
+			     (unsigned long long)sum, (unsigned long long)updates_librseq);
+	}
+#endif
 }
 
 static const char *mode_name(int mode)
@@ -275,8 +313,25 @@ void group_hot(void)
 	if (!getcpu_slots)
 		die("hot: out of memory");
 	memset(getcpu_slots, 0, slots_bytes);
-	for (v = 0; v < NR_HV; v++)
+#ifdef PCPU_BENCH_LIBRSEQ
+	lrseq_pool = lrseq_pool_open(lrseq_possible_cpus());
+	lrseq_ctr = lrseq_pool ? lrseq_alloc(lrseq_pool, true) : NULL;
+	if (lrseq_pool && !lrseq_ctr)
+		note("hot: librseq: allocation failed, column skipped");
+#endif
+	for (v = 0; v < NR_HV; v++) {
+#ifdef PCPU_BENCH_LIBRSEQ
+		if (v == HV_LIBRSEQ && !lrseq_ctr)
+			continue;
+#endif
 		measure((enum hot_variant)v, hv_name[v], v == HV_THIS_ADD);
+	}
 	check_exact();
 	free(getcpu_slots);
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (lrseq_ctr)
+		lrseq_free(lrseq_ctr);
+	if (lrseq_pool)
+		lrseq_pool_close(lrseq_pool);
+#endif
 }

@@ -742,6 +742,10 @@ static void usage(FILE *f)
 	      "  read    ns to sum one counter and to sum 10,000 counters over 2, 64, 256 and\n"
 	      "          1024 CPUs, against padded arrays\n"
 	      "\n"
+	      "Where the bench was built with librseq (pkg-config librseq), hot, memory and\n"
+	      "read also measure librseq: its rseq add on a counter from a per-CPU mempool\n"
+	      "with the COW-zero populate policy, max_nr_cpus set to the topology's CPUs.\n"
+	      "\n"
 	      "Every job runs in a child process of its own (this program run again), with\n"
 	      "PCPU_CONF set for the job (topology=NxM, cpu_mode=getcpu, index=cid) and, for\n"
 	      "the confined memory jobs, the CPU affinity set before libpcpu initialises. A\n"
@@ -925,6 +929,10 @@ int main(int argc, char **argv)
 		if (group_selected(jobs[j].group))
 			run_job(self, &jobs[j], ++idx, njobs);
 	clear_progress();
+#ifndef PCPU_BENCH_LIBRSEQ
+	if (group_selected("hot") || group_selected("memory") || group_selected("read"))
+		add_note("%s", LIBRSEQ_ABSENT);
+#endif
 
 	compute_ratios();
 	sort_rows();

@@ -13,6 +13,14 @@
  * 256 CPUs). Each counter is bumped once from that CPU, as a program would, and what stays
  * resident per counter is measured, for index=cpu, index=cid and padded arrays (those in the
  * index=cpu job), with the time to sum one counter over every copy.
+ *
+ * With librseq (PCPU_BENCH_LIBRSEQ), the index=cpu confined jobs also measure counters from
+ * a librseq per-CPU mempool with the COW-zero populate policy and max_nr_cpus set to the
+ * topology's CPU count, each bumped once with librseq's rseq add: allocated with zmalloc
+ * (what a counter allocator needs once items are reused) and with malloc (fresh items only,
+ * which are zero already). The RSS is read again after the sums, which read every copy:
+ * where the kernel maps no shared zero page on a read fault, reading a copy no CPU wrote
+ * makes it resident.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -113,10 +121,21 @@ static double sum_all(enum peer p, void **objs, long k, unsigned ncpus, long *ba
 	return (double)(now_ns() - t0) / (double)k;
 }
 
+static void report_confined(const char *params, const char *impl, bool baseline, long k,
+			    uint64_t rss0, uint64_t rss1, uint64_t rss2, double *runs, int r)
+{
+	report("memory", "resident bytes per counter, 1 CPU allowed", params, impl,
+	       (double)(rss1 - rss0) / (double)k, "B", baseline);
+	report("memory", "resident bytes per counter after the sums, 1 CPU allowed", params, impl,
+	       (double)(rss2 - rss0) / (double)k, "B", baseline);
+	report("memory", "sum one counter, 1 CPU allowed", params, impl, median(runs, r), "ns/op",
+	       baseline);
+}
+
 static void confined_one(enum peer p, const char *impl, bool baseline, void **objs, long k,
 			 unsigned ncpus, const char *params)
 {
-	uint64_t rss0, rss1;
+	uint64_t rss0, rss1, rss2;
 	double runs[64];
 	long i, bad = 0;
 	int r;
@@ -147,15 +166,65 @@ static void confined_one(enum peer p, const char *impl, bool baseline, void **ob
 	rss1 = rss_bytes();
 	for (r = 0; r < bopt.reps && r < 64; r++)
 		runs[r] = sum_all(p, objs, k, ncpus, &bad);
+	rss2 = rss_bytes();
 	if (bad)
 		note("ERROR: memory: %s: %ld sums were not 1 at %s", impl, bad, params);
-	report("memory", "resident bytes per counter, 1 CPU allowed", params, impl,
-	       (double)(rss1 - rss0) / (double)k, "B", baseline);
-	report("memory", "sum one counter, 1 CPU allowed", params, impl, median(runs, r), "ns/op",
-	       baseline);
+	report_confined(params, impl, baseline, k, rss0, rss1, rss2, runs, r);
 	for (i = 0; i < k; i++)
 		peer_free(p, objs[i], 8, ncpus);
 }
+
+#ifdef PCPU_BENCH_LIBRSEQ
+/* confined_librseq - confined_one for librseq; @zero: allocate with zmalloc, else malloc. */
+static void confined_librseq(bool zero, void **objs, long k, unsigned ncpus, const char *params)
+{
+	const char *impl = zero ? "librseq COW-zero (zmalloc)" : "librseq COW-zero (malloc)";
+	struct lrseq_pool *pool;
+	uint64_t rss0, rss1, rss2, t0;
+	double runs[64];
+	long i, bad = 0;
+	int r;
+
+	progress("memory: 1 CPU allowed, %s, %s", params, impl);
+	if (lrseq_thread_init()) {
+		note("memory: librseq: rseq registration failed, column skipped at %s", params);
+		return;
+	}
+	rss0 = rss_bytes();
+	/* The pool is charged too: its first range is mapped here, as for a program. */
+	pool = lrseq_pool_open(ncpus);
+	if (!pool)
+		return;
+	for (i = 0; i < k; i++) {
+		objs[i] = lrseq_alloc(pool, zero);
+		if (!objs[i])
+			break;
+		lrseq_add_loop(objs[i], 1);
+	}
+	if (i < k) {
+		note("memory: %s failed after %ld counters at %s", impl, i, params);
+		while (i--)
+			lrseq_free(objs[i]);
+		lrseq_pool_close(pool);
+		return;
+	}
+	rss1 = rss_bytes();
+	for (r = 0; r < bopt.reps && r < 64; r++) {
+		t0 = now_ns();
+		for (i = 0; i < k; i++)
+			if (lrseq_sum(objs[i], ncpus) != 1)
+				bad++;
+		runs[r] = (double)(now_ns() - t0) / (double)k;
+	}
+	rss2 = rss_bytes();
+	if (bad)
+		note("ERROR: memory: %s: %ld sums were not 1 at %s", impl, bad, params);
+	report_confined(params, impl, false, k, rss0, rss1, rss2, runs, r);
+	for (i = 0; i < k; i++)
+		lrseq_free(objs[i]);
+	lrseq_pool_close(pool);
+}
+#endif
 
 static void confined(bool cid)
 {
@@ -175,6 +244,10 @@ static void confined(bool cid)
 	if (!cid) {
 		confined_one(PEER_JEMALLOC, peer_name[PEER_JEMALLOC], false, objs, k, ncpus, params);
 		confined_one(PEER_GLIBC, peer_name[PEER_GLIBC], false, objs, k, ncpus, params);
+#ifdef PCPU_BENCH_LIBRSEQ
+		confined_librseq(true, objs, k, ncpus, params);
+		confined_librseq(false, objs, k, ncpus, params);
+#endif
 	}
 	big_free(objs, (size_t)k * sizeof(*objs));
 }

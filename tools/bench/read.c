@@ -9,6 +9,11 @@
  * and fake 64, 256 and 1024 CPUs. Copies of one libpcpu counter sit one unit apart, so this
  * is where the units' stride and colouring show; the padded arrays keep each counter's
  * copies on consecutive cache lines.
+ *
+ * With librseq (PCPU_BENCH_LIBRSEQ), the same for counters from a librseq per-CPU mempool
+ * (COW-zero, max_nr_cpus = the topology's CPU count), whose copies sit one stride (64 KiB by
+ * default) apart; its sum is inlined here like the others (pointer + cpu * stride, which is
+ * what rseq_percpu_ptr computes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,9 @@
 
 #define NR_COUNTERS 10000
 
+/* librseq takes the place after the real peers. */
+#define READ_LIBRSEQ ((enum peer)NR_PEERS)
+
 static inline uint64_t sum_one(enum peer p, void *obj, unsigned ncpus)
 {
 	uint64_t s = 0;
@@ -28,6 +36,13 @@ static inline uint64_t sum_one(enum peer p, void *obj, unsigned ncpus)
 
 		for (unsigned cpu = 0; cpu < ncpus; cpu++)
 			s += *pcpu_ptr(h, cpu);
+#ifdef PCPU_BENCH_LIBRSEQ
+	} else if (p == READ_LIBRSEQ) {
+		const char *base = obj;
+
+		for (unsigned cpu = 0; cpu < ncpus; cpu++)
+			s += *(const uint64_t *)(base + (size_t)cpu * lrseq_stride);
+#endif
 	} else {
 		const uint64_t *a = obj;
 
@@ -63,7 +78,72 @@ static double run_all(enum peer p, void **objs, unsigned ncpus, uint64_t expect,
 	return (double)(now_ns() - t0) / 1000.0;
 }
 
+#ifdef PCPU_BENCH_LIBRSEQ
+static const enum peer read_peers[] = {PEER_PCPU, PEER_JEMALLOC, READ_LIBRSEQ};
+static struct lrseq_pool *lrseq_pool;
+#else
 static const enum peer read_peers[] = {PEER_PCPU, PEER_JEMALLOC};
+#endif
+
+static const char *read_name(enum peer p)
+{
+	return p == READ_LIBRSEQ ? LIBRSEQ_NAME : peer_name[p];
+}
+
+static void *read_alloc(enum peer p, unsigned ncpus)
+{
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (p == READ_LIBRSEQ)
+		return lrseq_alloc(lrseq_pool, true);
+#endif
+	return peer_alloc(p, 8, ncpus);
+}
+
+static uint64_t *read_copy(enum peer p, void *obj, unsigned cpu)
+{
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (p == READ_LIBRSEQ)
+		return lrseq_copy(obj, cpu);
+#endif
+	return peer_copy(p, obj, 8, cpu);
+}
+
+static void read_free(enum peer p, void *obj, unsigned ncpus)
+{
+#ifdef PCPU_BENCH_LIBRSEQ
+	if (p == READ_LIBRSEQ) {
+		lrseq_free(obj);
+		return;
+	}
+#endif
+	peer_free(p, obj, 8, ncpus);
+}
+
+/* Time one counter summed over and over, then one pass over all of them; report both. */
+static void measure(enum peer p, void **objs, unsigned ncpus, uint64_t expect, const char *params)
+{
+	double runs[64], per;
+	long n, bad = 0;
+	int r;
+
+	/* One counter, over and over: its copies stay in the caches if they can. */
+	per = run_one(p, objs[NR_COUNTERS / 2], ncpus, 1000, expect, &bad);
+	n = (long)(bopt.target * 1e9 / (per > 1 ? per : 1));
+	if (n < 1000)
+		n = 1000;
+	for (r = 0; r < bopt.reps && r < 64; r++)
+		runs[r] = run_one(p, objs[NR_COUNTERS / 2], ncpus, n, expect, &bad);
+	report("read", "sum one counter", params, read_name(p), median(runs, r), "ns/op",
+	       p == PEER_PCPU);
+
+	run_all(p, objs, ncpus, expect, &bad); /* warm-up pass */
+	for (r = 0; r < bopt.reps && r < 64; r++)
+		runs[r] = run_all(p, objs, ncpus, expect, &bad);
+	report("read", "sum 10,000 counters", params, read_name(p), median(runs, r), "us/op",
+	       p == PEER_PCPU);
+	if (bad)
+		note("ERROR: read: %s: %ld wrong sums at %s", read_name(p), bad, params);
+}
 
 void group_read(void)
 {
@@ -75,44 +155,33 @@ void group_read(void)
 	snprintf(params, sizeof(params), "cpus=%u", ncpus);
 	for (size_t pi = 0; pi < sizeof(read_peers) / sizeof(read_peers[0]); pi++) {
 		enum peer p = read_peers[pi];
-		double runs[64], per;
-		long i, n, bad = 0;
-		int r;
+		long i;
 
-		progress("read: %s, %s", params, peer_name[p]);
+		progress("read: %s, %s", params, read_name(p));
+#ifdef PCPU_BENCH_LIBRSEQ
+		if (p == READ_LIBRSEQ) {
+			lrseq_pool = lrseq_pool_open(ncpus);
+			if (!lrseq_pool)
+				continue;
+		}
+#endif
 		for (i = 0; i < NR_COUNTERS; i++) {
-			objs[i] = peer_alloc(p, 8, ncpus);
+			objs[i] = read_alloc(p, ncpus);
 			if (!objs[i])
 				break;
 			for (unsigned cpu = 0; cpu < ncpus; cpu++)
-				*(uint64_t *)peer_copy(p, objs[i], 8, cpu) = cpu + 1;
+				*read_copy(p, objs[i], cpu) = cpu + 1;
 		}
-		if (i < NR_COUNTERS) {
-			note("read: %s failed after %ld counters at %s", peer_name[p], i, params);
-			while (i--)
-				peer_free(p, objs[i], 8, ncpus);
-			continue;
-		}
-
-		/* One counter, over and over: its copies stay in the caches if they can. */
-		per = run_one(p, objs[NR_COUNTERS / 2], ncpus, 1000, expect, &bad);
-		n = (long)(bopt.target * 1e9 / (per > 1 ? per : 1));
-		if (n < 1000)
-			n = 1000;
-		for (r = 0; r < bopt.reps && r < 64; r++)
-			runs[r] = run_one(p, objs[NR_COUNTERS / 2], ncpus, n, expect, &bad);
-		report("read", "sum one counter", params, peer_name[p], median(runs, r), "ns/op",
-		       p == PEER_PCPU);
-
-		run_all(p, objs, ncpus, expect, &bad); /* warm-up pass */
-		for (r = 0; r < bopt.reps && r < 64; r++)
-			runs[r] = run_all(p, objs, ncpus, expect, &bad);
-		report("read", "sum 10,000 counters", params, peer_name[p], median(runs, r),
-		       "us/op", p == PEER_PCPU);
-		if (bad)
-			note("ERROR: read: %s: %ld wrong sums at %s", peer_name[p], bad, params);
-		for (i = 0; i < NR_COUNTERS; i++)
-			peer_free(p, objs[i], 8, ncpus);
+		if (i < NR_COUNTERS)
+			note("read: %s failed after %ld counters at %s", read_name(p), i, params);
+		else
+			measure(p, objs, ncpus, expect, params);
+		while (i--)
+			read_free(p, objs[i], ncpus);
+#ifdef PCPU_BENCH_LIBRSEQ
+		if (p == READ_LIBRSEQ)
+			lrseq_pool_close(lrseq_pool);
+#endif
 	}
 	big_free(objs, NR_COUNTERS * sizeof(*objs));
 }

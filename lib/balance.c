@@ -227,13 +227,14 @@ static size_t zero_copy(char *p, size_t n)
  * has PTEs to zap and a TLB shootdown to do (measured: 43 us instead of 4 us per call in a
  * 2-vCPU VM, which made depopulating at 256 fake CPUs 25 times slower). /proc/self/pagemap
  * says for each page whether it is present or swapped out; a page that is neither was
- * never written. (mincore() cannot be used: it reports a swapped-out page, whose contents
- * are not zero, as absent.) Without /proc every copy is read, which is correct, only slower.
+ * never written. With the memfd zero source (chunk.h) a copy that was only read maps the
+ * memfd's page-cache page (present, PM_FILE): never written either, and writing to it
+ * would copy it into a private page (pcpu_pm_written()). (mincore() cannot be used: it
+ * reports a swapped-out page, whose contents are not zero, as absent.) Without /proc every
+ * copy is read, which is correct, only slower; it never writes a copy that reads zero.
  * The descriptor is used under pcpu_drain_mutex only; it names the mm of the process that
  * opened it, so the fork child reopens it.
  */
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAPPED (1ULL << 62)
 #define PM_MAX_PAGES 16   /* batches spread wider than this read every copy */
 #define PM_ENTRIES 4096   /* entries read at once: several units per system call */
 
@@ -313,7 +314,7 @@ static void collect_batch(struct pcpu_chunk *c)
 static bool window_touched(const uint64_t *ent, int ws, int ps, int pe)
 {
 	for (int p = ps; p < pe; p++)
-		if (ent[p - ws] & (PM_PRESENT | PM_SWAPPED))
+		if (pcpu_pm_written(ent[p - ws]))
 			return true;
 	return false;
 }
@@ -417,21 +418,7 @@ long pcpu_zero_drain(long max_batches, bool *kick)
 /* Resident bytes of pages [ps, pe) over all units, for pcpu_trim()'s answer. */
 static size_t resident_bytes(struct pcpu_chunk *c, int ps, int pe)
 {
-	size_t page = pcpu_geom.page, n = 0;
-	size_t len = (size_t)(pe - ps) * page;
-	unsigned char vec[64];
-
-	for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
-		for (size_t o = 0; o < len; o += sizeof(vec) * page) {
-			size_t l = len - o < sizeof(vec) * page ? len - o : sizeof(vec) * page;
-
-			if (mincore(pcpu_unit_addr(c, u, (size_t)ps * page + o), l, vec))
-				break;
-			for (size_t i = 0; i < l / page; i++)
-				n += vec[i] & 1;
-		}
-	}
-	return n * page;
+	return pcpu_chunk_resident_pages(c, ps, pe);
 }
 
 /*

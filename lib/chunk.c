@@ -7,6 +7,10 @@
  * use after free of a whole page faults.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <numa.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,9 +28,150 @@
 struct pcpu_geom pcpu_geom;
 uint64_t pcpu_chunk_bind_failures;
 uint64_t pcpu_chunk_pages_populated, pcpu_chunk_pages_depopulated;
+enum pcpu_zero_source pcpu_zero_source;
+int pcpu_kernel_zero_page = -1;
+bool pcpu_zero_source_forced;
+uint64_t pcpu_chunk_memfd_fallbacks, pcpu_chunk_memfd_over_budget;
 
 /* CPUs the process may run on, re-read at each population (affinity can change). */
 static unsigned char *allowed;
+
+/* The machine has one memory node: binding a group there or not places pages alike. */
+static bool one_mem_node;
+
+/*
+ * Memfd views cost mappings: every unit is a VMA of its own (the views of one memfd all
+ * map offset 0, so they never merge), where a fully populated anonymous chunk is one VMA
+ * (a partly populated chunk is two per unit either way: populated pages and the rest).
+ * vm.max_map_count (65530 by default) bounds a process's VMAs, and at thousands of units
+ * a few chunks would reach it: population and depopulation would then fail to split VMAs.
+ * The VMAs memfd views add (one per unit and chunk) may take at most half of it (the
+ * program needs the rest); beyond, chunks stay anonymous (counted as fallbacks). Under
+ * pcpu_alloc_mutex, as chunk creation and destruction are.
+ */
+static long memfd_vma_budget, memfd_vmas;
+
+static long max_map_count(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	long n = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n > 0 ? n : 65530;
+}
+
+/*
+ * Does a read fault on never-written private anonymous memory map the shared zero page?
+ * PAGEMAP_SCAN (Linux 6.7) says so of a page just read (PAGE_IS_PFNZERO); before that, the
+ * mapping's resident size in /proc/self/smaps counts every page read where it does not.
+ * Return 1, 0, or -1 when neither way could tell.
+ */
+static int scan_pfnzero(const char *p)
+{
+	struct pcpu_page_region vec[1];
+	struct pcpu_pm_scan_arg a;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	long n;
+
+	if (fd < 0)
+		return -1;
+	/* Memory checkers do not know this ioctl writes @vec: start from defined bytes. */
+	memset(vec, 0, sizeof(vec));
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.start = (uintptr_t)p;
+	a.end = (uintptr_t)p + pcpu_geom.page;
+	a.vec = (uintptr_t)vec;
+	a.vec_len = 1;
+	a.category_anyof_mask = PCPU_PAGE_IS_PRESENT;
+	a.return_mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO;
+	n = ioctl(fd, PCPU_PAGEMAP_SCAN, &a);
+	close(fd);
+	if (n != 1)
+		return -1; /* no ioctl (before 6.7), or the page went away meanwhile */
+	return (vec[0].categories & PCPU_PAGE_IS_PFNZERO) != 0;
+}
+
+/*
+ * Resident bytes of the mapping that starts at @p, from /proc/self/smaps (its "Rss:" line):
+ * the zero page is not counted there, and nothing else the process does meanwhile is (a
+ * delta of the whole process's resident set, as in /proc/self/statm, is not robust: a
+ * heap that grows by a transparent huge page in between looks like 512 pages read).
+ */
+static long smaps_rss(const volatile char *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[256], head[32];
+	long rss = -1;
+	bool ours = false;
+
+	if (!f)
+		return -1;
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)(uintptr_t)p);
+	while (fgets(line, sizeof(line), f)) {
+		if (!ours) {
+			ours = !strncmp(line, head, strlen(head));
+		} else if (!strncmp(line, "Rss:", 4)) {
+			rss = strtol(line + 4, NULL, 10) * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return rss;
+}
+
+#define PROBE_PAGES 16
+
+static int probe_zero_page(void)
+{
+	size_t len = PROBE_PAGES * pcpu_geom.page;
+	volatile char *p = pcpu_sys_mmap(len);
+	long rss;
+	int ret = -1;
+
+	if (!p)
+		return -1;
+	if (pcpu_sys_mprotect((void *)p, len, PROT_READ | PROT_WRITE))
+		goto out;
+	madvise((void *)p, len, MADV_NOHUGEPAGE);
+	(void)p[0];
+	ret = scan_pfnzero((const char *)p);
+	if (ret >= 0)
+		goto out;
+	for (size_t o = pcpu_geom.page; o < len; o += pcpu_geom.page)
+		(void)p[o];
+	rss = smaps_rss(p);
+	if (rss >= 0)
+		ret = rss < (long)len; /* every page read allocated: no zero page */
+out:
+	pcpu_sys_munmap((void *)p, len);
+	return ret;
+}
+
+static void zero_source_init(void)
+{
+	const char *e = getenv("PCPU__ZERO_SOURCE");
+
+	pcpu_kernel_zero_page = probe_zero_page();
+	pcpu_zero_source = pcpu_kernel_zero_page == 0 ? PCPU_ZERO_MEMFD : PCPU_ZERO_ANON;
+	pcpu_zero_source_forced = false;
+	if (e && *e) {
+		if (!strcmp(e, "anon") || !strcmp(e, "memfd")) {
+			pcpu_zero_source = *e == 'a' ? PCPU_ZERO_ANON : PCPU_ZERO_MEMFD;
+			pcpu_zero_source_forced = true;
+		} else {
+			pcpu_warn("PCPU__ZERO_SOURCE: \"%s\" is neither anon nor memfd, ignored",
+				  e);
+		}
+	}
+	one_mem_node = !pcpu_topo.numa || numa_max_node() == 0;
+	memfd_vma_budget = pcpu_zero_source == PCPU_ZERO_MEMFD ? max_map_count() / 2 : 0;
+	memfd_vmas = 0;
+}
 
 void pcpu_geom_init(size_t unit_size, unsigned nr_units)
 {
@@ -36,6 +181,60 @@ void pcpu_geom_init(size_t unit_size, unsigned nr_units)
 	pcpu_geom.nr_units = nr_units;
 	pcpu_geom.nr_pages = (int)(unit_size / pcpu_geom.page);
 	pcpu_geom.vsize = (size_t)nr_units * pcpu_geom.stride;
+	zero_source_init();
+}
+
+/* The node @grp is bound to, or -1 when it is not bound (as bind_groups() decides). */
+static int group_bind_node(const struct pcpu_group *grp)
+{
+	return pcpu_topo.numa && grp->mem_node >= 0 ? grp->mem_node : -1;
+}
+
+/*
+ * The memfd a group's units map: groups whose pages land on the same node share one (its
+ * shared policy is per file offset, and every unit maps offset 0), so a page offset read in
+ * every unit costs one page per node, not one per unit.
+ */
+static int group_memfd_key(const struct pcpu_group *grp)
+{
+	return one_mem_node ? -1 : group_bind_node(grp);
+}
+
+/*
+ * Memfd zero source: map every unit over its slot of the reservation at @base as a
+ * MAP_PRIVATE, PROT_NONE view of offset 0 of its groups' memfd, one stride long (the colour
+ * page included), then close the memfd: the mappings keep it alive until the chunk is
+ * unmapped, and no descriptor outlives chunk creation (a daemon may close them all).
+ */
+static int map_memfds(char *base)
+{
+	for (unsigned g = 0; g < pcpu_topo.nr_groups; g++) {
+		int key = group_memfd_key(&pcpu_topo.groups[g]);
+		bool seen = false;
+		int fd, err = 0;
+
+		for (unsigned h = 0; h < g && !seen; h++)
+			seen = group_memfd_key(&pcpu_topo.groups[h]) == key;
+		if (seen)
+			continue; /* mapped with group h's memfd */
+		fd = pcpu_sys_memfd(pcpu_geom.stride);
+		if (fd < 0)
+			return fd;
+		for (unsigned h = g; h < pcpu_topo.nr_groups && !err; h++) {
+			const struct pcpu_group *grp = &pcpu_topo.groups[h];
+
+			if (group_memfd_key(grp) != key)
+				continue;
+			for (unsigned u = grp->first_unit;
+			     u < grp->first_unit + grp->nr_units && !err; u++)
+				err = pcpu_sys_mmap_fixed(base + (size_t)u * pcpu_geom.stride,
+							  pcpu_geom.stride, fd);
+		}
+		close(fd);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /* Bind each group's run of units to its node before anything touches it. */
@@ -44,7 +243,7 @@ static void bind_groups(char *base)
 	for (unsigned g = 0; g < pcpu_topo.nr_groups; g++) {
 		const struct pcpu_group *grp = &pcpu_topo.groups[g];
 
-		if (!pcpu_topo.numa || grp->mem_node < 0) {
+		if (group_bind_node(grp) < 0) {
 			pcpu_chunk_bind_failures++;
 			continue;
 		}
@@ -83,11 +282,38 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 	c->base = pcpu_sys_mmap(pcpu_geom.vsize);
 	if (!c->base)
 		goto fail_queued;
+	if (pcpu_zero_source == PCPU_ZERO_MEMFD) {
+		long vmas = (long)pcpu_geom.nr_units;
+
+		if (memfd_vmas + vmas > memfd_vma_budget) {
+			pcpu_chunk_memfd_fallbacks++;
+			pcpu_chunk_memfd_over_budget++;
+		} else if (map_memfds(c->base)) {
+			/*
+			 * No memfd views (out of descriptors, memory, mappings): this chunk
+			 * stays anonymous, correct but reads of never-written copies cost
+			 * pages. A failed MAP_FIXED may leave a hole: remap the whole range.
+			 */
+			if (pcpu_sys_mmap_fixed(c->base, pcpu_geom.vsize, -1)) {
+				pcpu_sys_munmap(c->base, pcpu_geom.vsize);
+				goto fail_queued;
+			}
+			pcpu_chunk_memfd_fallbacks++;
+		} else {
+			c->memfd = true;
+			memfd_vmas += vmas;
+		}
+	}
 	/*
 	 * Copies are written by one CPU each and should cost memory only where written: a
-	 * transparent huge page would turn one written byte into 2 MiB of one unit.
+	 * transparent huge page would turn one written byte into 2 MiB of one unit. (After the
+	 * memfd views, which replace the VMAs.)
 	 */
 	madvise(c->base, pcpu_geom.vsize, MADV_NOHUGEPAGE);
+	/*
+	 * On a memfd view, mbind sets the memfd's shared policy, which places the private
+	 * pages its units' writes copy into (one memfd per node, so they all agree).
+	 */
 	bind_groups(c->base);
 	*out = c;
 	return 0;
@@ -108,6 +334,8 @@ void pcpu_chunk_destroy(struct pcpu_chunk *c)
 	pcpu_checker_unmap(c);
 	if (c->owns_mapping && c->base)
 		pcpu_sys_munmap(c->base, pcpu_geom.vsize);
+	if (c->memfd)
+		memfd_vmas -= (long)pcpu_geom.nr_units;
 	pcpu_am_destroy(&c->map);
 	pcpu_mfree(c->dirty);
 	pcpu_mfree(c->queued);
@@ -150,7 +378,7 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 	}
 	pcpu_topology_allowed(&pcpu_topo, allowed);
 	if (ps == 0 && pe == pcpu_geom.nr_pages) {
-		/* The whole chunk: one call, and the units merge into one mapping. */
+		/* The whole chunk: one call (anonymous units then merge into one mapping). */
 		err = pcpu_sys_mprotect(c->base, pcpu_geom.vsize, PROT_READ | PROT_WRITE);
 		if (err)
 			return -ENOMEM;
@@ -165,7 +393,8 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 	}
 	/*
 	 * Fault pages in only for CPUs the process may run on; the others read the zero page
-	 * until first written, and then fault in on the node their unit is bound to.
+	 * (or their memfd's page-cache page) until first written, and then fault in on the
+	 * node their unit is bound to.
 	 */
 	for (unsigned cpu = 0; cpu < pcpu_topo.nr_cpus; cpu++) {
 		if (!allowed[cpu])
@@ -263,22 +492,88 @@ struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr)
 	return NULL;
 }
 
-size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit)
+/*
+ * Resident bytes of pages [ps, pe) of unit @unit: with @pm (the pagemap, memfd zero source)
+ * the pages of the process's own, else what mincore() calls resident.
+ */
+static size_t unit_resident(const struct pcpu_chunk *c, unsigned unit, int ps, int pe, int pm)
 {
 	size_t page = pcpu_geom.page, n = 0;
-	unsigned char vec[256];
+	union {
+		unsigned char vec[512];
+		uint64_t ent[512];
+	} b;
 
-	for (int p = 0; p < pcpu_geom.nr_pages; p += (int)sizeof(vec)) {
-		int cnt = pcpu_geom.nr_pages - p < (int)sizeof(vec) ? pcpu_geom.nr_pages - p
-								     : (int)sizeof(vec);
+	for (int p = ps; p < pe;) {
+		char *addr = pcpu_unit_addr(c, unit, (size_t)p * page);
+		int cnt = pe - p;
 
-		if (!pcpu_am_block_populated(&c->map, p) &&
-		    pcpu_am_next_pop(&c->map, p) >= p + cnt)
-			continue;
-		if (mincore(pcpu_unit_addr(c, unit, (size_t)p * page), (size_t)cnt * page, vec))
-			continue;
-		for (int i = 0; i < cnt; i++)
-			n += vec[i] & 1;
+		if (pm >= 0) {
+			ssize_t len;
+
+			if (cnt > (int)ARRAY_SIZE(b.ent))
+				cnt = (int)ARRAY_SIZE(b.ent);
+			len = pread(pm, b.ent, (size_t)cnt * sizeof(b.ent[0]),
+				    (off_t)((uintptr_t)addr / page * sizeof(b.ent[0])));
+			if (len != (ssize_t)(cnt * sizeof(b.ent[0])))
+				return n * page;
+			for (int i = 0; i < cnt; i++)
+				n += (b.ent[i] & (PCPU_PM_PRESENT | PCPU_PM_FILE)) ==
+				     PCPU_PM_PRESENT;
+		} else {
+			if (cnt > (int)sizeof(b.vec))
+				cnt = (int)sizeof(b.vec);
+			if (mincore(addr, (size_t)cnt * page, b.vec))
+				return n * page;
+			for (int i = 0; i < cnt; i++)
+				n += b.vec[i] & 1;
+		}
+		p += cnt;
 	}
 	return n * page;
+}
+
+/*
+ * The pagemap for counting, memfd zero source only: there mincore() would count the memfd's
+ * page-cache pages that never-written copies map. Opened per call: a descriptor kept open
+ * would describe the parent's memory in a fork child.
+ */
+static int open_pagemap(void)
+{
+	if (pcpu_zero_source != PCPU_ZERO_MEMFD)
+		return -1;
+	return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+}
+
+size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit)
+{
+	int pm = open_pagemap();
+	size_t n = 0;
+
+	for (int p = 0; p < pcpu_geom.nr_pages;) {
+		int e;
+
+		if (!pcpu_am_block_populated(&c->map, p)) {
+			p = pcpu_am_next_pop(&c->map, p);
+			continue;
+		}
+		e = pcpu_am_next_unpop(&c->map, p);
+		n += unit_resident(c, unit, p, e, pm);
+		p = e;
+	}
+	if (pm >= 0)
+		close(pm);
+	return n;
+}
+
+size_t pcpu_chunk_resident_pages(const struct pcpu_chunk *c, int ps, int pe)
+{
+	int pm = open_pagemap();
+	size_t n = 0;
+
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		n += unit_resident(c, u, ps, pe, pm);
+	if (pm >= 0)
+		close(pm);
+	return n;
 }

@@ -11,6 +11,15 @@
  * over many CPUs would thrash them). The colour page is made accessible with the unit's last
  * page but never touched, so it costs no memory and lets a fully populated chunk stay one
  * mapping.
+ *
+ * Zero source. Where the kernel maps the shared zero page on a read fault of never-written
+ * private anonymous memory, the reservation is anonymous and a copy nobody wrote costs nothing
+ * to read. Some kernels do not (pvm_no_zero_page=1): a read allocates a page, and summing a
+ * counter over 64 copies costs 64 pages. There every unit of a group is instead a MAP_PRIVATE
+ * mapping of one memfd (one per chunk and bind node, closed once mapped): a read maps the
+ * memfd's page-cache page, shared by every unit mapping it, and a write copies it into a
+ * private page placed by the memfd's shared policy (mbind). Decided once, by probing, in
+ * pcpu_geom_init(); PCPU__ZERO_SOURCE=anon|memfd overrides the probe (tests).
  */
 #ifndef PCPU_CHUNK_H
 #define PCPU_CHUNK_H
@@ -18,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 
 #include "area_map.h"
 #include "util.h"
@@ -56,6 +66,7 @@ struct pcpu_chunk {
 	bool isolated;              /* queued for reclaim: invisible to allocation */
 	bool reserved;              /* the reserved region: never on a slot list */
 	bool owns_mapping;          /* false for the reserved view of the first chunk */
+	bool memfd;                 /* units are memfd views (zero source memfd) */
 	unsigned long *dirty;       /* reserved region only (static.c): granules that may be
 				     * nonzero in some unit */
 	/*
@@ -74,8 +85,49 @@ struct pcpu_chunk {
 				     * or NULL until call sites are recorded (lib/leaks.c) */
 };
 
-/* pcpu_geom_init - compute the geometry for @unit_size and @nr_units. */
+/*
+ * pcpu_geom_init - compute the geometry for @unit_size and @nr_units, and decide the zero
+ * source (probes the kernel once; needs pcpu_topo).
+ */
 void pcpu_geom_init(size_t unit_size, unsigned nr_units);
+
+enum pcpu_zero_source {
+	PCPU_ZERO_ANON,  /* anonymous memory: reads of never-written copies map the zero page */
+	PCPU_ZERO_MEMFD, /* MAP_PRIVATE memfd views: reads map one shared page-cache page */
+};
+extern enum pcpu_zero_source pcpu_zero_source;
+extern int pcpu_kernel_zero_page;     /* probe: 1 yes, 0 no, -1 unknown */
+extern bool pcpu_zero_source_forced;  /* set by PCPU__ZERO_SOURCE */
+extern uint64_t pcpu_chunk_memfd_fallbacks; /* memfd mode: chunks left anonymous */
+extern uint64_t pcpu_chunk_memfd_over_budget; /* of which for the mapping budget */
+
+/*
+ * PAGEMAP_SCAN (Linux 6.7) on /proc/self/pagemap: page categories by range. Defined here
+ * because older uapi headers lack it.
+ */
+struct pcpu_page_region {
+	uint64_t start, end, categories;
+};
+struct pcpu_pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PCPU_PAGEMAP_SCAN _IOWR('f', 16, struct pcpu_pm_scan_arg)
+#define PCPU_PAGE_IS_FILE (1u << 2)
+#define PCPU_PAGE_IS_PRESENT (1u << 3)
+#define PCPU_PAGE_IS_PFNZERO (1u << 5)
+
+/* /proc/self/pagemap entry bits. */
+#define PCPU_PM_PRESENT (1ULL << 63)
+#define PCPU_PM_SWAPPED (1ULL << 62)
+#define PCPU_PM_FILE (1ULL << 61) /* a page-cache page: in a chunk, never written */
+
+/* pcpu_pm_written - a pagemap entry of chunk memory that may hold data. */
+static inline bool pcpu_pm_written(uint64_t ent)
+{
+	return (ent & (PCPU_PM_PRESENT | PCPU_PM_FILE)) == PCPU_PM_PRESENT ||
+	       (ent & PCPU_PM_SWAPPED);
+}
 
 /* pcpu_unit_addr - address of byte @off of unit @unit in chunk @c. */
 static inline char *pcpu_unit_addr(const struct pcpu_chunk *c, unsigned unit, size_t off)
@@ -114,8 +166,14 @@ void pcpu_chunk_depopulate(struct pcpu_chunk *c, int ps, int pe);
 int pcpu_chunk_index_add(struct pcpu_chunk *c, uintptr_t start, uintptr_t end);
 void pcpu_chunk_index_del(struct pcpu_chunk *c);
 struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr);
-/* Bytes of chunk memory resident in unit @unit (mincore), for stats. */
+/*
+ * Bytes of chunk memory resident in unit @unit, populated pages only, for stats; and in
+ * pages [ps, pe) of every unit, for pcpu_trim(). mincore() with the anonymous zero source
+ * (a page mapping the zero page counts too); with memfd, pages of the process's own only
+ * (/proc/self/pagemap: present and not page cache), mincore() when that is unreadable.
+ */
 size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit);
+size_t pcpu_chunk_resident_pages(const struct pcpu_chunk *c, int ps, int pe);
 
 /* Counters kept by this layer (under the allocation mutex). */
 extern uint64_t pcpu_chunk_bind_failures;

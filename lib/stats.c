@@ -45,21 +45,11 @@ void pcpu_domain_stats_json(FILE *f) __attribute__((weak));
 /* ---------------------------------------------------------------------------------------- */
 
 /*
- * PAGEMAP_SCAN (Linux 6.7) tells present pages that map the shared zero page (PFNZERO)
- * apart from pages of their own. A copy that was read but never written maps the zero page
- * and costs nothing, but mincore() calls it resident. Defined here because older uapi
- * headers lack it.
+ * PAGEMAP_SCAN (Linux 6.7, chunk.h) tells present pages that map the shared zero page
+ * (PFNZERO) or, with the memfd zero source, the memfd's page-cache page (FILE) apart from
+ * pages of their own. A copy that was read but never written maps one of those and costs
+ * nothing of its own, but mincore() calls it resident.
  */
-struct pcpu_page_region {
-	uint64_t start, end, categories;
-};
-struct pcpu_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PCPU_PAGEMAP_SCAN _IOWR('f', 16, struct pcpu_pm_scan_arg)
-#define PCPU_PAGE_IS_PRESENT (1u << 3)
-#define PCPU_PAGE_IS_PFNZERO (1u << 5)
 
 enum resident_method { RES_UNKNOWN, RES_PAGEMAP_SCAN, RES_MINCORE };
 
@@ -106,9 +96,9 @@ static int resident_scan(const struct pcpu_chunk *c, uint64_t *units)
 		a.end = end;
 		a.vec = (uintptr_t)vec;
 		a.vec_len = sizeof(vec) / sizeof(vec[0]);
-		/* Present and not the zero page. */
-		a.category_mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO;
-		a.category_inverted = PCPU_PAGE_IS_PFNZERO;
+		/* Present, and neither the zero page nor a memfd page-cache page. */
+		a.category_mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE;
+		a.category_inverted = PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE;
 		a.return_mask = PCPU_PAGE_IS_PRESENT;
 		n = ioctl(pagemap_fd, PCPU_PAGEMAP_SCAN, &a);
 		if (n < 0)
@@ -187,6 +177,7 @@ struct snap {
 	uint64_t *unit_resident;     /* [nr_units] */
 	const char *fallback_reason;
 	const char *resident_method;
+	uint64_t memfd_fallbacks, memfd_over_budget;
 };
 
 struct frag_walk {
@@ -410,7 +401,10 @@ static int snap_resident(struct snap *s)
 	}
 	free(units);
 	s->st.resident_exact = res_method == RES_PAGEMAP_SCAN;
-	s->resident_method = res_method_name[res_method];
+	/* The chunk layer's fallback reads the pagemap, not mincore(), with memfd views. */
+	s->resident_method = res_method == RES_MINCORE && pcpu_zero_source == PCPU_ZERO_MEMFD
+				     ? "pagemap"
+				     : res_method_name[res_method];
 	return 0;
 }
 
@@ -430,6 +424,8 @@ static int take_snapshot(struct snap *s, bool detail)
 	if (!err)
 		err = snap_resident(s);
 	s->st.bind_failures = pcpu_chunk_bind_failures;
+	s->memfd_fallbacks = pcpu_chunk_memfd_fallbacks;
+	s->memfd_over_budget = pcpu_chunk_memfd_over_budget;
 	s->st.pages_populated = pcpu_chunk_pages_populated;
 	s->st.pages_depopulated = pcpu_chunk_pages_depopulated;
 	s->st.balance_runs = pcpu_balance_runs;
@@ -488,6 +484,26 @@ static const char *cpu_mode_name(int m)
 static const char *index_mode_name(int m)
 {
 	return m == PCPU_INDEX_CID ? "cid" : "cpu";
+}
+
+/* Where never-written copies read their zeros from (chunk.h). */
+static const char *zero_source_text(void)
+{
+	bool memfd = pcpu_zero_source == PCPU_ZERO_MEMFD;
+
+	if (!pcpu_zero_source_forced) {
+		if (memfd)
+			return "memfd: kernel maps no zero page";
+		return pcpu_kernel_zero_page > 0 ? "anon zero page"
+						 : "anon zero page (probe inconclusive)";
+	}
+	if (memfd)
+		return pcpu_kernel_zero_page == 0
+			       ? "memfd: kernel maps no zero page (PCPU__ZERO_SOURCE)"
+			       : "memfd (PCPU__ZERO_SOURCE; kernel has the zero page)";
+	return pcpu_kernel_zero_page == 0
+		       ? "anon (PCPU__ZERO_SOURCE): kernel maps no zero page, reads cost pages"
+		       : "anon zero page (PCPU__ZERO_SOURCE)";
 }
 
 static const char *set_name(int set)
@@ -595,8 +611,10 @@ static void print_units(FILE *f, const struct snap *s)
 
 	fprintf(f, "  resident_bytes total %llu (%s%s)\n", (unsigned long long)total,
 		s->resident_method,
-		s->st.resident_exact ? ", zero-page mappings left out"
-				     : ", pages mapping the shared zero page counted too");
+		s->st.resident_exact ? ", zero-page and memfd page-cache mappings left out"
+		: !strcmp(s->resident_method, "pagemap")
+			? ", memfd page-cache mappings left out"
+			: ", pages mapping the shared zero page counted too");
 	if (n <= STATS_UNITS_LISTED) {
 		for (unsigned u = 0; u < n; u++)
 			print_unit(f, s, u);
@@ -671,6 +689,9 @@ static void print_text(FILE *f, const struct snap *s)
 			s->fallback_reason);
 	p_s(f, "numa_binding", st->numa_available ? "yes" : "no");
 	p_u(f, "bind_failures", st->bind_failures);
+	p_s(f, "zero_source", zero_source_text());
+	p_u(f, "memfd_fallbacks", s->memfd_fallbacks);
+	p_u(f, "memfd_over_budget", s->memfd_over_budget);
 	p_u(f, "balance_runs", st->balance_runs);
 	p_u(f, "pages_populated", st->pages_populated);
 	p_u(f, "pages_depopulated", st->pages_depopulated);
@@ -853,6 +874,13 @@ static void print_json(FILE *f, const struct snap *s)
 	j_s(&g, "index_fallback_reason", s->fallback_reason);
 	j_b(&g, "numa_available", st->numa_available);
 	j_u(&g, "bind_failures", st->bind_failures);
+	j_s(&g, "zero_source", pcpu_zero_source == PCPU_ZERO_MEMFD ? "memfd" : "anon");
+	j_s(&g, "zero_source_detail", zero_source_text());
+	j_b(&g, "zero_source_forced", pcpu_zero_source_forced);
+	j_key(&g, "kernel_zero_page");
+	fputs(pcpu_kernel_zero_page < 0 ? "null" : pcpu_kernel_zero_page ? "true" : "false", f);
+	j_u(&g, "memfd_fallbacks", s->memfd_fallbacks);
+	j_u(&g, "memfd_over_budget", s->memfd_over_budget);
 	j_u(&g, "balance_runs", st->balance_runs);
 	j_u(&g, "pages_populated", st->pages_populated);
 	j_u(&g, "pages_depopulated", st->pages_depopulated);

@@ -9,6 +9,10 @@
 
 #include "util.h"
 
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
 void pcpu_assert_fail(const char *cond, const char *file, int line)
 {
 	fprintf(stderr, "libpcpu: assertion failed: %s (%s:%d)\n", cond, file, line);
@@ -126,6 +130,35 @@ void *pcpu_sys_mmap(size_t len)
 	}
 	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd)
+{
+	int flags = MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+
+	if (fault_hit("mmap_fixed"))
+		return -ENOMEM;
+	return mmap(addr, len, PROT_NONE, flags, fd, 0) == MAP_FAILED ? -errno : 0;
+}
+
+int pcpu_sys_memfd(size_t size)
+{
+	int fd, err;
+
+	if (fault_hit("memfd"))
+		return -ENOMEM;
+	/* Kernels before 6.3 do not know MFD_NOEXEC_SEAL (EINVAL); newer ones warn without it. */
+	fd = memfd_create("libpcpu", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create("libpcpu", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int pcpu_sys_munmap(void *addr, size_t len)

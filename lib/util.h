@@ -100,6 +100,9 @@ bool pcpu_mem_is_zero(const void *mem, size_t n);
  * otherwise these are the plain calls. Internal code returns negative errno.
  */
 void *pcpu_sys_mmap(size_t len);                        /* PROT_NONE|MAP_NORESERVE reserve */
+/* PROT_NONE|MAP_NORESERVE|MAP_FIXED over @addr: MAP_PRIVATE of @fd at offset 0, or anon (-1) */
+int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd);
+int pcpu_sys_memfd(size_t size);                        /* memfd_create + ftruncate: fd */
 int pcpu_sys_munmap(void *addr, size_t len);
 int pcpu_sys_mprotect(void *addr, size_t len, int prot);
 int pcpu_sys_madvise(void *addr, size_t len, int advice);

@@ -19,6 +19,7 @@
 
 #include "checker.h"
 #include "chunk.h"
+#include "cpu.h"
 #include "topology.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -368,7 +369,8 @@ static int prefault(char *addr, size_t len)
 int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 {
 	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
-	unsigned u, done = 0;
+	bool cid = pcpu_cpu_index_now() == PCPU_INDEX_CID;
+	unsigned u, done = 0, nr_allowed;
 	int err = 0;
 
 	if (!allowed) {
@@ -392,13 +394,19 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 		}
 	}
 	/*
-	 * Fault pages in only for CPUs the process may run on; the others read the zero page
-	 * (or their memfd's page-cache page) until first written, and then fault in on the
-	 * node their unit is bound to.
+	 * Fault pages in only for the copies the process may use now: those of the CPUs it may
+	 * run on, or with index=cid the first as many copies (the kernel hands out concurrency
+	 * ids from 0, fewer than the CPUs allowed). The others read the zero page (or their
+	 * memfd's page-cache page) until first written, and then fault in on the node their
+	 * unit is bound to.
 	 */
-	for (unsigned cpu = 0; cpu < pcpu_topo.nr_cpus; cpu++) {
-		if (!allowed[cpu])
+	nr_allowed = 0;
+	for (unsigned cpu = 0; cpu < pcpu_topo.nr_cpus; cpu++)
+		nr_allowed += allowed[cpu] != 0;
+	for (unsigned cpu = 0, i = 0; cpu < pcpu_topo.nr_cpus; cpu++) {
+		if (cid ? i >= nr_allowed : !allowed[cpu])
 			continue;
+		i++;
 		err = prefault(pcpu_unit_addr(c, pcpu_topo.cpu_unit[cpu], off),
 			       (size_t)(pe - ps) * pcpu_geom.page);
 		if (err)

@@ -65,7 +65,7 @@ int allowed_cpus(int *list, int max);
 void pin_self(int cpu);
 
 /* rss_bytes - resident set size of the process now. */
-uint64_t rss_bytes(void);
+uint64_t pss_bytes(void);
 /* big_alloc - zeroed bookkeeping memory straight from mmap, outside every measured heap. */
 void *big_alloc(size_t bytes);
 void big_free(void *p, size_t bytes);

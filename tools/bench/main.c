@@ -736,7 +736,7 @@ static void usage(FILE *f)
 	      "          (allocate N objects of 4-1024 bytes, free in order, alternating, in\n"
 	      "          reverse), against padded per-CPU arrays from jemalloc and glibc, at the\n"
 	      "          machine's CPUs and fake 64x4 and 256x4 topologies\n"
-	      "  memory  bytes per CPU per 8-byte counter, RSS left after freeing and after\n"
+	      "  memory  bytes per CPU per 8-byte counter, Pss left after freeing and after\n"
 	      "          trimming; resident bytes per counter and time to sum it when the\n"
 	      "          process may use one CPU of 2, 64 or 256, for index=cpu and index=cid\n"
 	      "  read    ns to sum one counter and to sum 10,000 counters over 2, 64, 256 and\n"

@@ -4,8 +4,8 @@
  * memory.c - the "memory" group: what a per-CPU 8-byte counter costs in memory.
  *
  * Default job (every CPU of the machine, nothing confined): K counters with every CPU's copy
- * written, per implementation; resident bytes per CPU per counter from the RSS (and, for
- * libpcpu, from pcpu_stats resident_bytes); the RSS left after freeing everything, and after
+ * written, per implementation; resident bytes per CPU per counter from the Pss (and, for
+ * libpcpu, from pcpu_stats resident_bytes); the Pss left after freeing everything, and after
  * pcpu_trim() / malloc_trim() / a jemalloc purge.
  *
  * Confined jobs (parameter "confined-cpu" or "confined-cid"): the parent confined the process
@@ -18,9 +18,9 @@
  * a librseq per-CPU mempool with the COW-zero populate policy and max_nr_cpus set to the
  * topology's CPU count, each bumped once with librseq's rseq add: allocated with zmalloc
  * (what a counter allocator needs once items are reused) and with malloc (fresh items only,
- * which are zero already). The RSS is read again after the sums, which read every copy:
- * where the kernel maps no shared zero page on a read fault, reading a copy no CPU wrote
- * makes it resident.
+ * which are zero already). The Pss is read again after the sums, which read every copy:
+ * where the kernel maps no shared zero page on a read fault, reading an anonymous copy no
+ * CPU wrote makes it resident (libpcpu maps a shared memfd page there instead).
  */
 #include <sched.h>
 #include <stdio.h>
@@ -63,7 +63,7 @@ static void per_cpu_cost(void)
 
 		progress("memory: %s, %s", params, peer_name[p]);
 		warm_up((enum peer)p, ncpus);
-		rss0 = rss_bytes();
+		rss0 = pss_bytes();
 		if (p == PEER_PCPU)
 			st0 = pcpu_resident();
 		for (i = 0; i < k; i++) {
@@ -79,24 +79,24 @@ static void per_cpu_cost(void)
 				peer_free((enum peer)p, objs[i], 8, ncpus);
 			continue;
 		}
-		rss1 = rss_bytes();
+		rss1 = pss_bytes();
 		if (p == PEER_PCPU)
 			st1 = pcpu_resident();
 		for (i = 0; i < k; i++)
 			peer_free((enum peer)p, objs[i], 8, ncpus);
-		rss2 = rss_bytes();
+		rss2 = pss_bytes();
 		peer_trim((enum peer)p);
-		rss3 = rss_bytes();
+		rss3 = pss_bytes();
 
-		report("memory", "bytes per CPU per counter (RSS)", params, peer_name[p],
+		report("memory", "bytes per CPU per counter (Pss)", params, peer_name[p],
 		       (double)(rss1 - rss0) / ((double)k * ncpus), "B", p == PEER_PCPU);
 		if (p == PEER_PCPU)
-			report("memory", "bytes per CPU per counter (RSS)", params,
+			report("memory", "bytes per CPU per counter (Pss)", params,
 			       "libpcpu (pcpu_stats)", (double)(st1 - st0) / ((double)k * ncpus),
 			       "B", false);
-		report("memory", "RSS left after freeing all", params, peer_name[p],
+		report("memory", "Pss left after freeing all", params, peer_name[p],
 		       ((double)rss2 - (double)rss0) / 1024, "KiB", p == PEER_PCPU);
-		report("memory", "RSS left after trim", params,
+		report("memory", "Pss left after trim", params,
 		       p == PEER_PCPU	   ? "libpcpu (pcpu_trim)"
 		       : p == PEER_GLIBC ? "padded/glibc (malloc_trim)"
 					 : "padded/jemalloc (purge)",
@@ -142,7 +142,7 @@ static void confined_one(enum peer p, const char *impl, bool baseline, void **ob
 
 	progress("memory: 1 CPU allowed, %s, %s", params, impl);
 	warm_up(p, ncpus);
-	rss0 = rss_bytes();
+	rss0 = pss_bytes();
 	for (i = 0; i < k; i++) {
 		objs[i] = peer_alloc(p, 8, ncpus);
 		if (!objs[i])
@@ -163,10 +163,10 @@ static void confined_one(enum peer p, const char *impl, bool baseline, void **ob
 			peer_free(p, objs[i], 8, ncpus);
 		return;
 	}
-	rss1 = rss_bytes();
+	rss1 = pss_bytes();
 	for (r = 0; r < bopt.reps && r < 64; r++)
 		runs[r] = sum_all(p, objs, k, ncpus, &bad);
-	rss2 = rss_bytes();
+	rss2 = pss_bytes();
 	if (bad)
 		note("ERROR: memory: %s: %ld sums were not 1 at %s", impl, bad, params);
 	report_confined(params, impl, baseline, k, rss0, rss1, rss2, runs, r);
@@ -190,7 +190,7 @@ static void confined_librseq(bool zero, void **objs, long k, unsigned ncpus, con
 		note("memory: librseq: rseq registration failed, column skipped at %s", params);
 		return;
 	}
-	rss0 = rss_bytes();
+	rss0 = pss_bytes();
 	/* The pool is charged too: its first range is mapped here, as for a program. */
 	pool = lrseq_pool_open(ncpus);
 	if (!pool)
@@ -208,7 +208,7 @@ static void confined_librseq(bool zero, void **objs, long k, unsigned ncpus, con
 		lrseq_pool_close(pool);
 		return;
 	}
-	rss1 = rss_bytes();
+	rss1 = pss_bytes();
 	for (r = 0; r < bopt.reps && r < 64; r++) {
 		t0 = now_ns();
 		for (i = 0; i < k; i++)
@@ -216,7 +216,7 @@ static void confined_librseq(bool zero, void **objs, long k, unsigned ncpus, con
 				bad++;
 		runs[r] = (double)(now_ns() - t0) / (double)k;
 	}
-	rss2 = rss_bytes();
+	rss2 = pss_bytes();
 	if (bad)
 		note("ERROR: memory: %s: %ld sums were not 1 at %s", impl, bad, params);
 	report_confined(params, impl, false, k, rss0, rss1, rss2, runs, r);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Copyright (c) 2026 The libpcpu authors */
 /*
- * util.c - timing, reporting, CPU affinity, RSS and the peer allocators of pcpu-bench.
+ * util.c - timing, reporting, CPU affinity, resident memory and the peer allocators of
+ * pcpu-bench.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -158,13 +159,31 @@ void pin_self(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-uint64_t rss_bytes(void)
+/*
+ * The process's resident memory, proportional (Pss from /proc/self/smaps_rollup): a page
+ * shared by several mappings counts once, as the memory it is. Reading a never-written
+ * copy maps a shared page (the kernel's zero page, or on kernels without one libpcpu's
+ * memfd page and librseq's COW-zero init page): RSS would count that page once per
+ * mapping, Pss once. Falls back to the RSS of /proc/self/statm before Linux 4.14.
+ */
+uint64_t pss_bytes(void)
 {
-	char buf[128];
-	unsigned long size = 0, resident = 0;
+	char buf[256];
+	unsigned long size = 0, resident = 0, kb;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+	int fd;
 	ssize_t n;
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 
+	if (f) {
+		while (fgets(buf, sizeof(buf), f)) {
+			if (sscanf(buf, "Pss: %lu kB", &kb) == 1) {
+				fclose(f);
+				return (uint64_t)kb * 1024;
+			}
+		}
+		fclose(f);
+	}
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -183,7 +202,7 @@ void *big_alloc(size_t bytes)
 
 	if (p == MAP_FAILED)
 		die("mmap of %zu bytes: %s", bytes, strerror(errno));
-	/* Fault it in now so it does not show up in a later RSS difference. */
+	/* Fault it in now so it does not show up in a later difference of resident memory. */
 	memset(p, 0, bytes);
 	return p;
 }

@@ -65,10 +65,11 @@ static uint64_t *lrseq_ctr;
 #endif
 
 /* Every loop is its own function so the update is inlined in a tight loop, as in a program. */
-static __attribute__((noinline)) void loop_this_add(long n)
+/* The counter comes in as an argument, as the peers' counters do (librseq's, the plain one). */
+static __attribute__((noinline)) void loop_this_add(long n, uint64_t __pcpu *ctr)
 {
 	for (long i = 0; i < n; i++)
-		pcpu_this_add(this_ctr, 1);
+		pcpu_this_add(ctr, 1);
 }
 
 static __attribute__((noinline)) void loop_counter(long n)
@@ -111,7 +112,7 @@ static void run_variant(enum hot_variant v, long n, int tid)
 {
 	switch (v) {
 	case HV_THIS_ADD:
-		loop_this_add(n);
+		loop_this_add(n, this_ctr);
 		break;
 	case HV_COUNTER:
 		loop_counter(n);

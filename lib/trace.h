@@ -54,11 +54,19 @@
 #define pcpu_trace_destroy_chunk(base)                                                        \
 	STAP_PROBE1(libpcpu, percpu_destroy_chunk, (uintptr_t)(base))
 #else
-#define pcpu_trace_alloc(...) ((void)0)
-#define pcpu_trace_free(...) ((void)0)
-#define pcpu_trace_alloc_fail(...) ((void)0)
-#define pcpu_trace_create_chunk(...) ((void)0)
-#define pcpu_trace_destroy_chunk(...) ((void)0)
+/*
+ * Without USDT the arguments are still consumed, so a variable kept only for a probe
+ * (pcpu_free()'s copy of the chunk base) is not reported as set but unused.
+ */
+static inline void pcpu_trace_none(int unused, ...)
+{
+	(void)unused;
+}
+#define pcpu_trace_alloc(...) pcpu_trace_none(0, __VA_ARGS__)
+#define pcpu_trace_free(...) pcpu_trace_none(0, __VA_ARGS__)
+#define pcpu_trace_alloc_fail(...) pcpu_trace_none(0, __VA_ARGS__)
+#define pcpu_trace_create_chunk(...) pcpu_trace_none(0, __VA_ARGS__)
+#define pcpu_trace_destroy_chunk(...) pcpu_trace_none(0, __VA_ARGS__)
 #endif
 
 #endif /* PCPU_TRACE_H */

@@ -187,8 +187,10 @@ static u64 kstats_total_seq(void)
 #include <stdlib.h>
 
 #include "mode_check.h"
+#include "test_util.h"
 
 enum { THREADS = 12, ITERS = 300000 };
+static long iters; /* ITERS, scaled for emulators (test_scaled()) */
 
 struct worker {
 	pthread_t t;
@@ -224,7 +226,7 @@ static void *storm(void *arg)
 {
 	struct worker *w = arg;
 
-	for (int i = 0; i < ITERS; i++) {
+	for (long i = 0; i < iters; i++) {
 		unsigned len = 1 + rnd(&w->seed) % 1500;
 		u64 seq;
 
@@ -273,6 +275,7 @@ START_TEST(test_module_storm)
 		if (CPU_ISSET(c, &set))
 			allowed_cpus[nr_allowed++] = c;
 	ck_assert_int_gt(nr_allowed, 0);
+	iters = test_scaled(ITERS, 3000);
 
 	ck_assert_int_eq(kstats_init(), 0);
 	ck_assert_uint_eq(kstats_total_events(), 0);
@@ -291,7 +294,7 @@ START_TEST(test_module_storm)
 		if (w[i].max_len > max_len)
 			max_len = w[i].max_len;
 	}
-	ck_assert_uint_eq(packets, (u64)THREADS * ITERS);
+	ck_assert_uint_eq(packets, (u64)THREADS * iters);
 	ck_assert_uint_eq(kstats_total_packets(), packets);
 	ck_assert_uint_eq(kstats_total_bytes(), bytes);
 	ck_assert_uint_eq(kstats_total_drops(), drops);

@@ -2,12 +2,13 @@
 /* Copyright (c) 2026 The libpcpu authors */
 /*
  * test_util.h - helpers several test programs share: a byte pattern written into every copy
- * of an allocation and checked later.
+ * of an allocation and checked later, and the iteration scale for slow environments.
  */
 #ifndef PCPU_TEST_UTIL_H
 #define PCPU_TEST_UTIL_H
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <pcpu.h>
@@ -35,6 +36,23 @@ static inline int check(void *h, size_t size, unsigned tag, int zero)
 				return 0;
 	}
 	return 1;
+}
+
+/*
+ * test_scaled - @n, divided by PCPU_TEST_SCALE when that is set to an integer above 1, and
+ * never below @min. tools/cross-aarch64.sh sets it under qemu-user, where every getcpu()
+ * is an emulated system call and a loop of millions of operations takes minutes; native
+ * runs leave it unset and keep every count. Only loop lengths go through it: what a test
+ * checks stays the same (use the scaled count on both sides of an expected sum).
+ */
+static inline long test_scaled(long n, long min)
+{
+	const char *s = getenv("PCPU_TEST_SCALE");
+	long div = s ? strtol(s, NULL, 10) : 1;
+
+	if (div > 1)
+		n /= div;
+	return n < min ? min : n;
 }
 
 #endif /* PCPU_TEST_UTIL_H */

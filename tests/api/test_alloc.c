@@ -19,48 +19,14 @@
 
 #include <pcpu.h>
 
+#include "test_util.h"
+
 static unsigned seed = 12345;
 
 static unsigned rnd(void)
 {
 	seed = seed * 1103515245u + 12345u;
 	return seed >> 8;
-}
-
-static int all_zero(void *h, size_t size)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i])
-				return 0;
-	}
-	return 1;
-}
-
-static void fill(void *h, size_t size, unsigned tag)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu)
-		memset(pcpu_ptr((unsigned char *)h, cpu), (int)((tag + cpu) & 0xff) | 1, size);
-}
-
-static int check_fill(void *h, size_t size, unsigned tag)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i] != (((tag + cpu) & 0xff) | 1))
-				return 0;
-	}
-	return 1;
 }
 
 static uint64_t nr_alloc_now(void)
@@ -95,7 +61,7 @@ START_TEST(test_zeroed_and_distinct)
 		ck_assert(all_zero(h, sizes[i]));
 		/* Copies never overlap: each CPU's pattern survives the others' writes. */
 		fill(h, sizes[i], (unsigned)i);
-		ck_assert(check_fill(h, sizes[i], (unsigned)i));
+		ck_assert(check(h, sizes[i], (unsigned)i, 0));
 		pcpu_for_each_cpu(cpu) {
 			if (cpu)
 				ck_assert_ptr_ne(pcpu_ptr((char *)h, cpu), pcpu_ptr((char *)h, 0));
@@ -257,7 +223,7 @@ START_TEST(test_enomem_changes_nothing)
 	}
 	ck_assert_int_gt(fails, 0);
 	for (int i = 0; i < 64; i++) {
-		ck_assert(check_fill(keep[i], 100, (unsigned)i));
+		ck_assert(check(keep[i], 100, (unsigned)i, 0));
 		pcpu_free(keep[i]);
 	}
 	ck_assert_int_eq(pcpu_verify(), 0);

@@ -24,22 +24,8 @@
 
 #include "lib/alloc.h"
 #include "lib/balance.h"
-
-static struct pcpu_stats stats_now(void)
-{
-	struct pcpu_stats st = {.size = sizeof(st)};
-
-	ck_assert_int_eq(pcpu_stats_get(&st), 0);
-	return st;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
+#include "proc_util.h"
+#include "test_util.h"
 
 /* Wait (the test polls, the library does not) up to @ms for @cond to hold. */
 #define WAIT_FOR(cond, ms)                                                                    \
@@ -79,31 +65,6 @@ static pid_t find_thread(const char *name)
 	return tid;
 }
 
-static int count_threads(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		char path[300], comm[64] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 static unsigned long long sig_blocked(pid_t tid)
 {
 	char path[128], line[256];
@@ -118,28 +79,6 @@ static unsigned long long sig_blocked(pid_t tid)
 			break;
 	fclose(f);
 	return mask;
-}
-
-static void fill(void *h, size_t size, unsigned tag)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu)
-		memset(pcpu_ptr((unsigned char *)h, cpu), (int)((tag + cpu) & 0xff) | 1, size);
-}
-
-static int all_zero(void *h, size_t size)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i])
-				return 0;
-	}
-	return 1;
 }
 
 static void **alloc_many(size_t n, size_t size)

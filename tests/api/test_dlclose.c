@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc_util.h"
+
 /*
  * LeakSanitizer: libpcpu does not tear its metadata down when it is unloaded (chunks,
  * maps and the first chunk stay allocated; a known limitation, see the issue 5 report),
@@ -31,31 +33,6 @@ int __lsan_is_turned_off(void)
 typedef void *(*alloc_fn)(size_t, size_t, unsigned);
 typedef void (*free_fn)(void *);
 typedef unsigned (*nr_fn)(void);
-
-static int count_threads(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		char path[300], comm[64] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)))
-			n++;
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
 
 static int lib_mapped(const char *path)
 {

@@ -21,6 +21,7 @@
 
 #include "lib/alloc.h"
 #include "lib/balance.h"
+#include "test_util.h"
 
 #define NR_THREADS 8
 
@@ -34,36 +35,6 @@
 #ifndef UNDER_ASAN
 #define UNDER_ASAN 0
 #endif
-
-static struct pcpu_stats stats_now(void)
-{
-	struct pcpu_stats st = {.size = sizeof(st)};
-
-	ck_assert_int_eq(pcpu_stats_get(&st), 0);
-	return st;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static int all_zero(void *h, size_t size)
-{
-	unsigned cpu;
-
-	pcpu_for_each_cpu(cpu) {
-		const unsigned char *p = pcpu_ptr((unsigned char *)h, cpu);
-
-		for (size_t i = 0; i < size; i++)
-			if (p[i])
-				return 0;
-	}
-	return 1;
-}
 
 static int count_maps(void)
 {

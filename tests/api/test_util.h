@@ -2,14 +2,17 @@
 /* Copyright (c) 2026 The libpcpu authors */
 /*
  * test_util.h - helpers several test programs share: a byte pattern written into every copy
- * of an allocation and checked later, and the iteration scale for slow environments.
+ * of an allocation and checked later, the statistics now, a sleep, and the iteration scale
+ * for slow environments.
  */
 #ifndef PCPU_TEST_UTIL_H
 #define PCPU_TEST_UTIL_H
 
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <pcpu.h>
 
@@ -36,6 +39,30 @@ static inline int check(void *h, size_t size, unsigned tag, int zero)
 				return 0;
 	}
 	return 1;
+}
+
+/* all_zero - 1 when every byte of every copy of @h is zero. */
+static inline int all_zero(void *h, size_t size)
+{
+	return check(h, size, 0, 1);
+}
+
+/* stats_now - the library's statistics, which must be readable. */
+static inline struct pcpu_stats stats_now(void)
+{
+	struct pcpu_stats st = {.size = sizeof(st)};
+
+	ck_assert_int_eq(pcpu_stats_get(&st), 0);
+	return st;
+}
+
+/* sleep_ms - sleep @ms milliseconds, signals notwithstanding. */
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
 }
 
 /*

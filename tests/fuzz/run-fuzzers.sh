@@ -60,11 +60,19 @@ elif [ ! -f "$out/pcpu_config.h" ]; then
 fi
 
 # The sources a harness needs besides itself. The area map is pure; the API harness links
-# the whole library (add its extra flags here when it lands).
+# the whole library.
 sources() {
 	case $1 in
 	area_map) echo "lib/area_map.c" ;;
 	api) ls lib/*.c ;;
+	*) echo "" ;;
+	esac
+}
+
+# Flags for those sources: the library's own sources see the hot-path block writable.
+cflags() {
+	case $1 in
+	api) echo "-DPCPU__BUILDING_LIBRARY" ;;
 	*) echo "" ;;
 	esac
 }
@@ -86,7 +94,7 @@ for h in "$@"; do
 	echo "run-fuzzers: building $h"
 	# shellcheck disable=SC2046,SC2086
 	$cc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
-		-D_GNU_SOURCE -I include -I lib -I "$out" ${FUZZ_EXTRA_CFLAGS:-} \
+		-D_GNU_SOURCE -I include -I lib -I "$out" $(cflags "$h") ${FUZZ_EXTRA_CFLAGS:-} \
 		"$src" $(sources "$h") $(libs "$h") -o "$bin" || {
 		echo "run-fuzzers: $h does not build" >&2
 		build_failed=1

@@ -10,8 +10,9 @@
  * one read-modify-write instruction). If the kernel preempts, migrates or signals the thread
  * before the commit, it restarts the sequence, so no lock and no atomic instruction is needed
  * and no update is lost. When the index reads negative (no rseq in this thread yet, or the
- * process runs in getcpu mode) the operation calls an out-of-line slow path in the library,
- * which registers rseq for the thread or does an atomic update of the copy getcpu() names.
+ * process runs in getcpu mode) the operation leaves the sequence: in getcpu mode it updates
+ * the copy getcpu() names with an atomic instruction, inline; otherwise it calls the
+ * library's out-of-line slow path, which registers rseq for the thread and retries.
  *
  * Operands: *p must be a 1, 2, 4 or 8-byte integer (signed or unsigned) or a pointer.
  * add/sub/inc/dec/add_return take integers only; read/write/xchg/cmpxchg take both. The

@@ -38,33 +38,6 @@
 		(cond);                                                                       \
 	})
 
-/* The tid of the thread named @name in this process, or 0. */
-static pid_t find_thread(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	pid_t tid = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while (!tid && (e = readdir(d))) {
-		char path[300], comm[64] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(comm, sizeof(comm), f) && !strncmp(comm, name, strlen(name)) &&
-		    comm[strlen(name)] == '\n')
-			tid = atoi(e->d_name);
-		fclose(f);
-	}
-	closedir(d);
-	return tid;
-}
-
 static unsigned long long sig_blocked(pid_t tid)
 {
 	char path[128], line[256];

@@ -255,10 +255,7 @@ static void *storm(void *arg)
 
 START_TEST(test_mode)
 {
-	int want = test_expected_mode();
-
-	if (want)
-		ck_assert_int_eq(pcpu_cpu_mode(), want);
+	test_check_mode();
 }
 END_TEST
 

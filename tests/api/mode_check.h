@@ -10,7 +10,9 @@
 #ifndef PCPU_TEST_MODE_CHECK_H
 #define PCPU_TEST_MODE_CHECK_H
 
+#include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,27 @@ static inline int test_expected_mode(void)
 	if (!strcmp(m, "own"))
 		return PCPU_MODE_RSEQ_OWN;
 	return test_glibc_has_rseq() ? PCPU_MODE_RSEQ_GLIBC : PCPU_MODE_RSEQ_OWN;
+}
+
+/* test_check_mode - pcpu_cpu_mode() is the mode the environment implies, if it implies one. */
+static inline void test_check_mode(void)
+{
+	int want = test_expected_mode();
+
+	if (want)
+		ck_assert_int_eq(pcpu_cpu_mode(), want);
+}
+
+/* test_pin_here - pin the thread to the CPU it runs on, so reads see the copy writes hit. */
+static inline void test_pin_here(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	ck_assert_int_ge(cpu, 0);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
 }
 
 #endif /* PCPU_TEST_MODE_CHECK_H */

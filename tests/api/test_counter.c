@@ -15,21 +15,9 @@
 
 #include "mode_check.h"
 
-static void pin_here(void)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(sched_getcpu(), &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
 START_TEST(test_mode)
 {
-	int want = test_expected_mode();
-
-	if (want)
-		ck_assert_int_eq(pcpu_cpu_mode(), want);
+	test_check_mode();
 }
 END_TEST
 
@@ -57,7 +45,7 @@ START_TEST(test_batch_folding)
 {
 	struct pcpu_counter c;
 
-	pin_here();
+	test_pin_here();
 	ck_assert_int_eq(pcpu_counter_init(&c, 0), 0);
 	for (int i = 0; i < 3; i++)
 		pcpu_counter_add_batch(&c, 1, 4);

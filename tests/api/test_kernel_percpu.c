@@ -41,23 +41,9 @@ static DEFINE_PER_CPU(unsigned long, ulong_counter);
 			      (long long)(expected), (unsigned long long)(expected));          \
 	} while (0)
 
-static void pin_here(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	ck_assert_int_ge(cpu, 0);
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
 START_TEST(test_mode)
 {
-	int want = test_expected_mode();
-
-	if (want)
-		ck_assert_int_eq(pcpu_cpu_mode(), want);
+	test_check_mode();
 }
 END_TEST
 
@@ -70,7 +56,7 @@ START_TEST(test_percpu_test)
 	unsigned long ul = 0;
 	long l = 0;
 
-	pin_here();
+	test_pin_here();
 	preempt_disable();
 
 	l += -1;
@@ -223,7 +209,7 @@ START_TEST(test_define_per_cpu)
 	/* The copies live in the first chunk, static region (or a fallback if it is full). */
 	ck_assert_int_ne(pcpu_static_region_of(PCPU__KPTR(&kvar_init)), PCPU_REGION_NONE);
 
-	pin_here();
+	test_pin_here();
 	cpu = smp_processor_id();
 	ck_assert_ptr_eq(this_cpu_ptr(&kvar_init), per_cpu_ptr(&kvar_init, cpu));
 	ck_assert_ptr_eq(raw_cpu_ptr(&kvar_struct), per_cpu_ptr(&kvar_struct, cpu));
@@ -260,7 +246,7 @@ START_TEST(test_alloc_and_ops)
 		ck_assert_uint_eq(per_cpu_ptr(s, cpu)->a, 0);
 		ck_assert_uint_eq(*per_cpu_ptr(w, cpu), 0);
 	}
-	pin_here();
+	test_pin_here();
 	cpu = get_cpu();
 	this_cpu_inc(s->a);
 	this_cpu_add(s->b, -3);
@@ -329,7 +315,7 @@ START_TEST(test_percpu_counter)
 	s32 batch = percpu_counter_batch;
 
 	/* The checks of read() below assume every add lands on one CPU's delta. */
-	pin_here();
+	test_pin_here();
 	ck_assert_int_ge(batch, 32);
 	ck_assert_int_eq(percpu_counter_init(&c, 100, GFP_KERNEL), 0);
 	ck_assert(percpu_counter_initialized(&c));

@@ -69,24 +69,9 @@ static int main_region_expected(void)
 	return st.static_size == 0 && st.reserved_size == 0 ? PCPU_REGION_DYNAMIC : 0;
 }
 
-/* Pin the thread to the CPU it runs on, so that reads see the copy the writes hit. */
-static void pin_here(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	ck_assert_int_ge(cpu, 0);
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
 START_TEST(test_mode)
 {
-	int want = test_expected_mode();
-
-	if (want)
-		ck_assert_int_eq(pcpu_cpu_mode(), want);
+	test_check_mode();
 }
 END_TEST
 
@@ -204,7 +189,7 @@ START_TEST(test_every_op)
 	unsigned cpu, me;
 	int64_t sum = 0;
 
-	pin_here();
+	test_pin_here();
 	me = pcpu_this_cpu();
 	pcpu_this_inc(s_u64);
 	pcpu_this_add(s_u64, 10);

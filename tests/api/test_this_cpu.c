@@ -23,17 +23,6 @@
 
 #include "mode_check.h"
 
-static void pin_here(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	ck_assert_int_ge(cpu, 0);
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
-}
-
 /* Sum of every copy, as uint64_t (wraps like the operand type once truncated). */
 #define SUM_COPIES(p)                                                                         \
 	({                                                                                    \
@@ -68,7 +57,7 @@ START_TEST(name)                                                                
 	T v;                                                                                  \
                                                                                               \
 	ck_assert_ptr_nonnull(p);                                                             \
-	pin_here();                                                                           \
+	test_pin_here();                                                                           \
 	mine = pcpu_this_ptr(p);                                                              \
 	ck_assert(pcpu_this_read(p) == 0);                                                    \
 	pcpu_this_add(p, 5);                                                                  \
@@ -133,7 +122,7 @@ START_TEST(test_subword_neighbours)
 	struct quad *q = pcpu_alloc_type(struct quad), *mine;
 
 	ck_assert_ptr_nonnull(q);
-	pin_here();
+	test_pin_here();
 	mine = pcpu_this_ptr(q);
 	mine->a = 0x11;
 	mine->b = 0xff;
@@ -163,7 +152,7 @@ START_TEST(test_pointers)
 
 	ck_assert_ptr_nonnull(p);
 	ck_assert_ptr_nonnull(cp);
-	pin_here();
+	test_pin_here();
 	mine = pcpu_this_ptr(p);
 	ck_assert_ptr_null(pcpu_this_read(p));
 	pcpu_this_write(p, &x);
@@ -191,7 +180,7 @@ START_TEST(test_kernel_percpu_test)
 
 	ck_assert_ptr_nonnull(long_counter);
 	ck_assert_ptr_nonnull(ulong_counter);
-	pin_here();
+	test_pin_here();
 #define CHECK(native, pcp, expected)                                                          \
 	do {                                                                                  \
 		ck_assert_msg((native) == (expected), "native %lx expected %lx",              \

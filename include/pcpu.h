@@ -251,6 +251,13 @@ static inline void pcpu__counter_add_batch(struct pcpu_counter *c, int64_t v, in
 	pcpu__counter_add_batch((c), (v), __atomic_load_n(&pcpu__counter_batch, __ATOMIC_RELAXED))
 
 /* ---------------------------------------------------------------------------------------- */
+/* Reading at scale: see <pcpu/sum.h> and <pcpu/counter_tree.h>                             */
+/* ---------------------------------------------------------------------------------------- */
+
+#include <pcpu/sum.h>
+#include <pcpu/counter_tree.h>
+
+/* ---------------------------------------------------------------------------------------- */
 /* Static per-CPU variables                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * pcpu_sum64(): bad arguments change nothing; the sums equal a copy-by-copy fold for
+ * handles in any order, with duplicates, as members of larger objects, wrapping modulo
+ * 2^64, through the small (stack) and large (sorted) paths; and under concurrent this-CPU
+ * updates each sum only grows and the final ones are exact. Runs in every CPU mode and on
+ * fake topologies (PCPU_CONF=topology=...).
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcpu.h>
+
+#include "mode_check.h"
+
+static uint64_t fold(const void *h)
+{
+	uint64_t s = 0;
+	unsigned cpu;
+
+	pcpu_for_each_cpu(cpu)
+		s += *(const uint64_t *)pcpu_ptr(h, cpu);
+	return s;
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+START_TEST(test_bad_args)
+{
+	uint64_t *a = pcpu_alloc_type(uint64_t);
+	uint64_t out[3] = {7, 7, 7};
+	const void *h[3] = {a, NULL, a};
+
+	ck_assert_ptr_nonnull(a);
+	test_check_mode();
+	ck_assert_int_eq(pcpu_sum64(NULL, 0, NULL), 0);
+	ck_assert_int_eq(pcpu_sum64(h, 0, out), 0);
+	ck_assert_uint_eq(out[0], 7);
+	errno = 0;
+	ck_assert_int_eq(pcpu_sum64(NULL, 1, out), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(pcpu_sum64(h, 1, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* a NULL element: EINVAL, not even out[0] written */
+	errno = 0;
+	ck_assert_int_eq(pcpu_sum64(h, 3, out), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(out[0], 7);
+	/* a misaligned element */
+	h[1] = (const char *)a + 4;
+	errno = 0;
+	ck_assert_int_eq(pcpu_sum64(h, 3, out), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(out[0], 7);
+	ck_assert_uint_eq(out[2], 7);
+	pcpu_free(a);
+}
+END_TEST
+
+/* @n handles among @k distinct objects (so duplicates when n > k), shuffled. */
+static void check_sums(size_t k, size_t n, uint64_t seed)
+{
+	struct obj { uint32_t pad; uint32_t tag; uint64_t v; } **o = calloc(k, sizeof(*o));
+	const void **h = calloc(n, sizeof(*h));
+	uint64_t *out = calloc(n, sizeof(*out));
+	uint64_t x = seed | 1;
+	unsigned cpu;
+
+	ck_assert(o && h && out);
+	for (size_t i = 0; i < k; i++) {
+		/* every third one a member at offset 8 of a 16-byte object */
+		if (i % 3 == 0)
+			o[i] = pcpu_alloc(sizeof(struct obj), 8, 0);
+		else
+			o[i] = (struct obj *)((char *)pcpu_alloc(8, 8, 0) - 8);
+		ck_assert_ptr_nonnull((char *)o[i] + 8);
+		pcpu_for_each_cpu(cpu) {
+			/* big values: the sums wrap modulo 2^64 */
+			uint64_t v = (i % 5 == 0) ? UINT64_MAX - rnd(&x) % 1000 : rnd(&x) % 100000;
+
+			pcpu_ptr(o[i], cpu)->v = v;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		h[i] = &o[i < k ? i : rnd(&x) % k]->v;
+	for (size_t i = n; i > 1; i--) { /* shuffle, unless the seed asks for order */
+		size_t j;
+		const void *t;
+
+		if (seed == 0)
+			break;
+		j = rnd(&x) % i;
+		t = h[i - 1];
+		h[i - 1] = h[j];
+		h[j] = t;
+	}
+	ck_assert_int_eq(pcpu_sum64(h, n, out), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(out[i] == fold(h[i]), "k %zu n %zu: out[%zu] %llu, fold %llu", k, n,
+			      i, (unsigned long long)out[i], (unsigned long long)fold(h[i]));
+	for (size_t i = 0; i < k; i++)
+		pcpu_free(i % 3 == 0 ? (void *)o[i] : (void *)((char *)o[i] + 8));
+	free(o);
+	free(h);
+	free(out);
+}
+
+START_TEST(test_sums)
+{
+	unsigned big = pcpu_nr_cpus() > 256 ? 600 : 5000;
+
+	check_sums(1, 1, 0);
+	check_sums(1, 5, 3);     /* one handle five times */
+	check_sums(40, 64, 0);   /* in order (no sort), stack path, duplicates at the end */
+	check_sums(40, 64, 11);  /* insertion sort */
+	check_sums(100, 100, 5); /* radix sort, no duplicates */
+	check_sums(big, big + big / 2, 0);
+	check_sums(big, big + big / 2, 99);
+}
+END_TEST
+
+/* Concurrent writers: each sum only grows (every copy only grows); the last ones are exact. */
+#define NCTR 300
+#define NWRITERS 3
+static uint64_t *ctr[NCTR];
+static int stop;
+
+static void *writer(void *arg)
+{
+	uint64_t x = (uintptr_t)arg * 7919 + 1, n = 0;
+
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		pcpu_this_add(ctr[rnd(&x) % NCTR], 1);
+		n++;
+	}
+	return (void *)(uintptr_t)n;
+}
+
+START_TEST(test_concurrent)
+{
+	const void *h[NCTR];
+	uint64_t prev[NCTR] = {0}, out[NCTR], total = 0, done = 0;
+	pthread_t t[NWRITERS];
+
+	for (int i = 0; i < NCTR; i++) {
+		ctr[i] = pcpu_alloc_type(uint64_t);
+		ck_assert_ptr_nonnull(ctr[i]);
+		h[i] = ctr[i];
+	}
+	for (uintptr_t i = 0; i < NWRITERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, writer, (void *)i), 0);
+	for (int round = 0; round < 300; round++) {
+		ck_assert_int_eq(pcpu_sum64(h, NCTR, out), 0);
+		for (int i = 0; i < NCTR; i++) {
+			ck_assert_uint_ge(out[i], prev[i]);
+			prev[i] = out[i];
+		}
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < NWRITERS; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		done += (uintptr_t)r;
+	}
+	ck_assert_int_eq(pcpu_sum64(h, NCTR, out), 0);
+	for (int i = 0; i < NCTR; i++) {
+		ck_assert_uint_eq(out[i], fold(ctr[i]));
+		total += out[i];
+		pcpu_free(ctr[i]);
+	}
+	ck_assert_uint_eq(total, done);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sum");
+	TCase *tc = tcase_create("sum");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_sums);
+	tcase_add_test(tc, test_concurrent);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

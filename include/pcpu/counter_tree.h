@@ -91,9 +91,12 @@ PCPU_API uint64_t pcpu_counter_tree_inaccuracy(const struct pcpu_counter_tree *t
 PCPU_API int64_t pcpu_counter_tree_sum(struct pcpu_counter_tree *t);
 /*
  * pcpu_counter_tree_compare - -1, 0 or 1 as the counter is below, equal to or above @v
- * (kernel RFC: percpu_counter_tree_precise_compare_value()). Exact: when @v lies outside
+ * (kernel RFC: percpu_counter_tree_precise_compare_value()). When @v lies outside
  * [approx, approx + inaccuracy] the approximate value decides (one load); otherwise the
- * precise sum does. MT-safe, async-signal-safe.
+ * precise sum does. Exact whenever no add is in flight. While adds run it is as racy as
+ * any read, and more: a carry on its way up (its thread preempted between the leaf and
+ * the tree) is in neither approx nor the bound, so the answer may then be wrong by such
+ * carries, like percpu_counter_compare() by concurrent folds. MT-safe, async-signal-safe.
  */
 PCPU_API int pcpu_counter_tree_compare(struct pcpu_counter_tree *t, int64_t v);
 

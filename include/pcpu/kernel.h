@@ -17,6 +17,9 @@
  *   _SHARED_ALIGNED and _READ_MOSTLY variants
  *   struct percpu_counter and percpu_counter_{init,destroy,add,add_batch,sub,inc,dec,read,
  *   read_positive,sum,sum_positive,compare,set,initialized}, __percpu_counter_compare()
+ *   struct percpu_counter_tree and percpu_counter_tree_{init,destroy,add,approximate_sum,
+ *   precise_sum,inaccuracy,approximate_compare_value,precise_compare_value} (the
+ *   hierarchical counters RFC)
  *   gfp_t with GFP_KERNEL, GFP_NOWAIT, GFP_ATOMIC, GFP_NOFS, GFP_NOIO, GFP_KERNEL_ACCOUNT,
  *   __GFP_ACCOUNT, __GFP_NOWARN, __GFP_ZERO; and s8 .. u64.
  *
@@ -410,6 +413,76 @@ static inline int percpu_counter_compare(struct percpu_counter *fbc, s64 rhs)
 static inline void percpu_counter_set(struct percpu_counter *fbc, s64 amount)
 {
 	pcpu_counter_set(&fbc->pcpu, amount);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* percpu_counter_tree (hierarchical per-CPU counters RFC, LKML 2025; not merged)           */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * struct percpu_counter_tree - a struct pcpu_counter_tree inside. The RFC's init also takes
+ * caller-provided tree items (kernel memory placement); here the library allocates them,
+ * so init has the shape of percpu_counter_init(). @batch_size must be a power of two.
+ */
+struct percpu_counter_tree {
+	struct pcpu_counter_tree pcpu;
+};
+
+/* percpu_counter_tree_init - Return: 0, -EINVAL (bad batch) or -ENOMEM. @gfp is ignored. */
+static inline int percpu_counter_tree_init(struct percpu_counter_tree *c,
+					   unsigned long batch_size, gfp_t gfp)
+{
+	(void)gfp;
+	if (batch_size > UINT32_MAX)
+		return -EINVAL;
+	return pcpu_counter_tree_init(&c->pcpu, 0, (uint32_t)batch_size) ? -errno : 0;
+}
+
+static inline void percpu_counter_tree_destroy(struct percpu_counter_tree *c)
+{
+	pcpu_counter_tree_destroy(&c->pcpu);
+}
+
+static inline void percpu_counter_tree_add(struct percpu_counter_tree *c, long inc)
+{
+	pcpu_counter_tree_add(&c->pcpu, inc);
+}
+
+/* percpu_counter_tree_approximate_sum - one load; below the precise sum by <= inaccuracy. */
+static inline long percpu_counter_tree_approximate_sum(struct percpu_counter_tree *c)
+{
+	return (long)pcpu_counter_tree_approx(&c->pcpu);
+}
+
+static inline long percpu_counter_tree_precise_sum(struct percpu_counter_tree *c)
+{
+	return (long)pcpu_counter_tree_sum(&c->pcpu);
+}
+
+static inline unsigned long percpu_counter_tree_inaccuracy(struct percpu_counter_tree *c)
+{
+	return (unsigned long)pcpu_counter_tree_inaccuracy(&c->pcpu);
+}
+
+/*
+ * percpu_counter_tree_approximate_compare_value - from the approximate value alone: 1 or
+ * -1 when the counter is surely above or below @v, 0 when @v is within the inaccuracy.
+ */
+static inline int percpu_counter_tree_approximate_compare_value(struct percpu_counter_tree *c,
+								long v)
+{
+	s64 a = pcpu_counter_tree_approx(&c->pcpu);
+	u64 b = pcpu_counter_tree_inaccuracy(&c->pcpu);
+
+	if (a > v)
+		return 1;
+	return (u64)v - (u64)a > b ? -1 : 0;
+}
+
+/* percpu_counter_tree_precise_compare_value - exact: -1, 0 or 1 (pcpu_counter_tree_compare). */
+static inline int percpu_counter_tree_precise_compare_value(struct percpu_counter_tree *c, long v)
+{
+	return pcpu_counter_tree_compare(&c->pcpu, v);
 }
 
 #ifdef __cplusplus

@@ -346,6 +346,34 @@ START_TEST(test_percpu_counter)
 }
 END_TEST
 
+/* The hierarchical counters RFC's names (percpu_counter_tree_*), on struct pcpu_counter_tree. */
+START_TEST(test_percpu_counter_tree)
+{
+	struct percpu_counter_tree c;
+	long total = 0;
+
+	ck_assert_int_eq(percpu_counter_tree_init(&c, 3, GFP_KERNEL), -EINVAL);
+	ck_assert_int_eq(percpu_counter_tree_init(&c, 8, GFP_KERNEL), 0);
+	for (long i = 1; i <= 1000; i++) {
+		percpu_counter_tree_add(&c, i % 7 == 0 ? -i : i);
+		total += i % 7 == 0 ? -i : i;
+	}
+	ck_assert_int_eq(percpu_counter_tree_precise_sum(&c), total);
+	ck_assert_int_le(percpu_counter_tree_approximate_sum(&c), total);
+	ck_assert_int_le(total - percpu_counter_tree_approximate_sum(&c),
+			 (long)percpu_counter_tree_inaccuracy(&c));
+	ck_assert_int_eq(percpu_counter_tree_precise_compare_value(&c, total), 0);
+	ck_assert_int_eq(percpu_counter_tree_precise_compare_value(&c, total + 1), -1);
+	ck_assert_int_eq(percpu_counter_tree_precise_compare_value(&c, total - 1), 1);
+	/* far away the approximate answer is sure; within the inaccuracy it is 0 */
+	ck_assert_int_eq(percpu_counter_tree_approximate_compare_value(&c, -1000000), 1);
+	ck_assert_int_eq(percpu_counter_tree_approximate_compare_value(&c, 1000000000), -1);
+	ck_assert_int_eq(percpu_counter_tree_approximate_compare_value(
+				 &c, percpu_counter_tree_approximate_sum(&c)), 0);
+	percpu_counter_tree_destroy(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kernel_percpu");
@@ -359,6 +387,7 @@ int main(void)
 	tcase_add_test(tc, test_alloc_and_ops);
 	tcase_add_test(tc, test_gfp_account);
 	tcase_add_test(tc, test_percpu_counter);
+	tcase_add_test(tc, test_percpu_counter_tree);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -28,20 +28,29 @@
 #define SUM_PREFETCH 16
 /* Up to this many handles the buffers live on the stack. */
 #define SUM_STACK 64
+/* Up to this many CPUs, read handle by handle (see sum_unsorted()). */
+#define SUM_DIRECT_CPUS 8
+/* Up to this many ascending runs a merge (log2(runs) sweeps) beats the radix sort. */
+#define SUM_MERGE_RUNS 16
 
 struct sum_ent {
 	uintptr_t addr;
 	size_t idx; /* position in the caller's array */
 };
 
-uint64_t pcpu_sum64_one(const void *h)
+/* The copies of @h over @nr CPUs; the offset table is the one pcpu_ptr() reads. */
+static inline uint64_t sum_copies(uintptr_t h, const uintptr_t *offset, unsigned nr)
 {
 	uint64_t s = 0;
-	unsigned cpu;
 
-	pcpu_for_each_cpu(cpu)
-		s += __atomic_load_n((const uint64_t *)pcpu_ptr(h, cpu), __ATOMIC_RELAXED);
+	for (unsigned cpu = 0; cpu < nr; cpu++)
+		s += __atomic_load_n((const uint64_t *)(h + offset[cpu]), __ATOMIC_RELAXED);
 	return s;
+}
+
+uint64_t pcpu_sum64_one(const void *h)
+{
+	return sum_copies((uintptr_t)h, pcpu__hot.offset, pcpu_nr_cpus());
 }
 
 /* Insertion sort by address, for short or nearly sorted arrays. */
@@ -101,11 +110,56 @@ static struct sum_ent *sort_radix(struct sum_ent *e, struct sum_ent *tmp, size_t
 	return e;
 }
 
-/* Without memory to sort: handle by handle, in the caller's order. Still exact. */
-static void sum_unsorted(const void *const h[], size_t n, uint64_t out[])
+/*
+ * Natural merge sort: merge neighbouring ascending runs pairwise until one is left, so
+ * @runs runs cost ceil(log2(@runs)) sweeps. Handles allocated one after another come in a
+ * few long runs (one per chunk), where this beats any general sort. Stable. Returns the
+ * array holding the result (@e or @tmp).
+ */
+static struct sum_ent *sort_runs(struct sum_ent *e, struct sum_ent *tmp, size_t n)
 {
+	for (;;) {
+		size_t i = 0, k = 0, merged = 0;
+		struct sum_ent *t;
+
+		while (i < n) {
+			size_t a = i, mid, b, end;
+
+			/* run [a, mid), then run [mid, end) */
+			for (mid = a + 1; mid < n && e[mid - 1].addr <= e[mid].addr; mid++)
+				;
+			end = mid < n ? mid + 1 : mid;
+			while (end < n && e[end - 1].addr <= e[end].addr)
+				end++;
+			/* ties from the first run first: stable */
+			for (b = mid; a < mid && b < end;)
+				tmp[k++] = e[b].addr < e[a].addr ? e[b++] : e[a++];
+			while (a < mid)
+				tmp[k++] = e[a++];
+			while (b < end)
+				tmp[k++] = e[b++];
+			i = end;
+			merged++;
+		}
+		t = e;
+		e = tmp;
+		tmp = t;
+		if (merged <= 1)
+			return e;
+	}
+}
+
+/*
+ * Handle by handle, in the caller's order: without memory to sort, and with so few units
+ * that a handle's copies cannot crowd a cache set (a set holds 8 lines or more) and the
+ * sort would cost more than it saves. Each sum still reads each copy once.
+ */
+static void sum_unsorted(const void *const h[], size_t n, uint64_t out[], unsigned nr)
+{
+	const uintptr_t *offset = pcpu__hot.offset;
+
 	for (size_t i = 0; i < n; i++)
-		out[i] = pcpu_sum64_one(h[i]);
+		out[i] = sum_copies((uintptr_t)h[i], offset, nr);
 }
 
 /*
@@ -139,8 +193,8 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 	uintptr_t stack_u[SUM_STACK], *u;
 	uint64_t stack_acc[SUM_STACK], *acc;
 	void *mem = NULL;
-	bool in_order = true;
-	size_t m;
+	size_t m, runs = 1;
+	unsigned nr;
 
 	if (!n)
 		return 0;
@@ -155,12 +209,17 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 			return -1;
 		}
 		if (i && (uintptr_t)h[i] < (uintptr_t)h[i - 1])
-			in_order = false;
+			runs++;
 	}
 	/* A live handle implies an initialised library: this cannot return 0 here. */
-	if (!pcpu_nr_cpus()) {
+	nr = pcpu_nr_cpus();
+	if (!nr) {
 		errno = EINVAL;
 		return -1;
+	}
+	if (nr <= SUM_DIRECT_CPUS) {
+		sum_unsorted(h, n, out, nr);
+		return 0;
 	}
 
 	if (n <= SUM_STACK) {
@@ -173,7 +232,7 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 
 		if (n > SIZE_MAX / (2 * sizeof(*e) + sizeof(*u) + sizeof(*acc)) ||
 		    !(mem = pcpu_malloc(sz))) {
-			sum_unsorted(h, n, out);
+			sum_unsorted(h, n, out, nr);
 			return 0;
 		}
 		e = mem;
@@ -184,11 +243,14 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 		e[i].addr = (uintptr_t)h[i];
 		e[i].idx = i;
 	}
-	if (in_order)
+	/* Already in order, a few runs (merge them), or anything (radix sort). */
+	if (runs == 1) {
 		sorted = e;
-	else if (n <= SUM_STACK) {
+	} else if (n <= SUM_STACK) {
 		sort_small(e, n);
 		sorted = e;
+	} else if (runs <= SUM_MERGE_RUNS) {
+		sorted = sort_runs(e, e + n, n);
 	} else {
 		sorted = sort_radix(e, e + n, n);
 	}

@@ -69,7 +69,18 @@ START_TEST(test_bad_args)
 }
 END_TEST
 
-/* @n handles among @k distinct objects (so duplicates when n > k), shuffled. */
+static int by_addr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(const void *const *)a, y = (uintptr_t)*(const void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * @n handles among @k distinct objects (so duplicates when n > k): in allocation order
+ * (@seed 0), in five ascending runs (1), or shuffled (other seeds). More than 8 CPUs (a
+ * fake topology) take the sorted paths, fewer the handle-by-handle one.
+ */
 static void check_sums(size_t k, size_t n, uint64_t seed)
 {
 	struct obj { uint32_t pad; uint32_t tag; uint64_t v; } **o = calloc(k, sizeof(*o));
@@ -95,11 +106,24 @@ static void check_sums(size_t k, size_t n, uint64_t seed)
 	}
 	for (size_t i = 0; i < n; i++)
 		h[i] = &o[i < k ? i : rnd(&x) % k]->v;
+	if (seed == 1) {
+		/* a few ascending runs: sorted, then cut in 5 blocks put in reverse order */
+		const void **tmp = calloc(n, sizeof(*tmp));
+		size_t k = 0;
+
+		ck_assert_ptr_nonnull(tmp);
+		qsort(h, n, sizeof(*h), by_addr);
+		for (int b = 4; b >= 0; b--)
+			for (size_t i = n * (size_t)b / 5; i < n * (size_t)(b + 1) / 5; i++)
+				tmp[k++] = h[i];
+		memcpy(h, tmp, n * sizeof(*h));
+		free(tmp);
+	}
 	for (size_t i = n; i > 1; i--) { /* shuffle, unless the seed asks for order */
 		size_t j;
 		const void *t;
 
-		if (seed == 0)
+		if (seed <= 1)
 			break;
 		j = rnd(&x) % i;
 		t = h[i - 1];
@@ -127,7 +151,9 @@ START_TEST(test_sums)
 	check_sums(40, 64, 11);  /* insertion sort */
 	check_sums(100, 100, 5); /* radix sort, no duplicates */
 	check_sums(big, big + big / 2, 0);
-	check_sums(big, big + big / 2, 99);
+	check_sums(big, big + big / 2, 1);  /* five runs: the merge */
+	check_sums(big, big, 1);
+	check_sums(big, big + big / 2, 99); /* radix sort */
 }
 END_TEST
 

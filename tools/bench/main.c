@@ -60,6 +60,7 @@ static const struct job jobs[] = {
 	{"read", "read, fake 64x4", "topology=64x4", NULL, false},
 	{"read", "read, fake 256x4", "topology=256x4", NULL, false},
 	{"read", "read, fake 1024x4", "topology=1024x4", NULL, false},
+	{"read", "read, fake 4096x4 (counter tree only)", "topology=4096x4", "tree", false},
 };
 #define NR_JOBS (sizeof(jobs) / sizeof(jobs[0]))
 

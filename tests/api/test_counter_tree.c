@@ -381,8 +381,8 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("counter_tree");
-	TCase *tc = tcase_create("counter_tree");
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
@@ -399,6 +399,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 #endif
+	s = suite_create("counter_tree");
+	tc = tcase_create("counter_tree");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_init_errors);
 	tcase_add_test(tc, test_bound_shape);

@@ -109,8 +109,7 @@ void pcpu_counter_tree_destroy(struct pcpu_counter_tree *t)
  * approx and sum only promise their bound once the adds are over (and whatever ended the
  * adds, a join or a lock, orders them). Kernel RFC: percpu_counter_tree_add() slow path.
  */
-void pcpu__counter_tree_carry(struct pcpu_counter_tree *t, unsigned cpu, uint64_t old,
-			      uint64_t nv)
+void pcpu__counter_tree_carry(struct pcpu_counter_tree *t, unsigned cpu, uint64_t old, uint64_t nv)
 {
 	uint64_t mask = t->mask;
 	uint64_t carry = (nv & ~mask) - (old & ~mask);

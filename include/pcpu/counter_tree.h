@@ -33,14 +33,14 @@
  */
 struct pcpu_counter_tree {
 	uint64_t __pcpu *leaves; /* per-CPU leaf, only ever added to */
-	uint64_t mask;           /* batch - 1: the bits a leaf keeps before carrying */
-	uint64_t *levels;        /* nodes of levels 1 .. top, 64 bytes apart; root last */
-	uint64_t *root;          /* the top level's single node */
-	void *nodes;             /* the allocation behind @levels */
+	uint64_t mask;		 /* batch - 1: the bits a leaf keeps before carrying */
+	uint64_t *levels;	 /* nodes of levels 1 .. top, 64 bytes apart; root last */
+	uint64_t *root;		 /* the top level's single node */
+	void *nodes;		 /* the allocation behind @levels */
 	int64_t initial;
-	uint64_t inaccuracy;     /* the bound, computed once by init */
-	uint32_t nr_cpus;        /* leaves: pcpu_nr_cpus() at init */
-	uint32_t nr_levels;      /* levels above the leaves, the root's included */
+	uint64_t inaccuracy; /* the bound, computed once by init */
+	uint32_t nr_cpus;    /* leaves: pcpu_nr_cpus() at init */
+	uint32_t nr_levels;  /* levels above the leaves, the root's included */
 };
 
 /*
@@ -52,8 +52,7 @@ struct pcpu_counter_tree {
  * Return: 0, or -1 with errno EINVAL (@t NULL, @batch not a power of two) or ENOMEM
  * (nothing allocated). MT-safe for distinct counters; not async-signal-safe (allocates).
  */
-PCPU_API int pcpu_counter_tree_init(struct pcpu_counter_tree *t, int64_t initial,
-				    uint32_t batch);
+PCPU_API int pcpu_counter_tree_init(struct pcpu_counter_tree *t, int64_t initial, uint32_t batch);
 /*
  * pcpu_counter_tree_destroy - free @t's memory; @t may be initialised again. NULL, or a
  * counter already destroyed: no-op. No other thread may use @t meanwhile.

@@ -11,12 +11,16 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <pcpu.h>
 
 #include "mode_check.h"
+#include "pcpu_config.h"
 
 static uint64_t fold(const void *h)
 {
@@ -211,17 +215,133 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
-int main(void)
+#if PCPU_FAULT_INJECT
+/*
+ * Fault injection: pcpu_sum64()'s one fallible call, the sort buffers' malloc, fails; the
+ * sums must still be right (it reads handle by handle instead). In a child on 64 fake CPUs
+ * (more than 8: the sorted path), without the balancer so that the fault points are the
+ * same in every run.
+ */
+static char self[4096];
+
+static int fault_child(void)
 {
-	Suite *s = suite_create("sum");
-	TCase *tc = tcase_create("sum");
+	static const void *h[200];
+	uint64_t out[200];
+
+	if (!pcpu_nr_cpus())
+		return 3;
+	for (int i = 0; i < 200; i++) {
+		uint64_t *c = pcpu_alloc_type(uint64_t);
+		unsigned cpu;
+
+		if (!c)
+			return 4;
+		pcpu_for_each_cpu(cpu)
+			*pcpu_ptr(c, cpu) = (uint64_t)i * 1000 + cpu;
+		h[199 - i] = c; /* descending: the radix sort */
+	}
+	fprintf(stderr, "sum-begin\n");
+	if (pcpu_sum64(h, 200, out))
+		return 5;
+	fprintf(stderr, "sum-end\n");
+	for (int i = 0; i < 200; i++)
+		if (out[i] != fold(h[i]))
+			return 6;
+	fprintf(stderr, "sums ok\n");
+	return 0;
+}
+
+static int run_fault_child(long n, char *log, size_t len)
+{
+	int fds[2], status;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char num[32];
+
+		setenv("PCPU_CONF", "topology=64x4,balance=off", 1);
+		snprintf(num, sizeof(num), "%ld", n);
+		if (n) {
+			setenv("PCPU_FAULT", num, 1);
+			unsetenv("PCPU_FAULT_LOG");
+		} else {
+			setenv("PCPU_FAULT_LOG", "1", 1);
+			unsetenv("PCPU_FAULT");
+		}
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execl(self, "test_sum", "--fault-child", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (got + 1 < len && (r = read(fds[0], log + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	log[got] = '\0';
+	while ((r = read(fds[0], (char[4096]){0}, 4096)) > 0)
+		;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+START_TEST(test_sort_buffer_enomem)
+{
+	static char log[1 << 20];
+	const char *p, *end;
+	long point = 0;
+	int rc;
+
+	rc = run_fault_child(0, log, sizeof(log));
+	ck_assert_msg(rc == 0, "exit %d: %.2000s", rc, log);
+	p = strstr(log, "sum-begin");
+	end = strstr(log, "sum-end");
+	ck_assert(p && end);
+	p = strstr(p, "fault point ");
+	ck_assert_msg(p && p < end, "no fallible call in pcpu_sum64: %.2000s", log);
+	ck_assert_int_eq(sscanf(p, "fault point %ld:", &point), 1);
+	rc = run_fault_child(point, log, sizeof(log));
+	ck_assert_msg(rc == 0 && strstr(log, "sums ok"), "PCPU_FAULT=%ld: exit %d: %.2000s", point,
+		      rc, log);
+}
+END_TEST
+#endif
+
+int main(int argc, char **argv)
+{
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
+#if PCPU_FAULT_INJECT
+	if (argc > 1 && !strcmp(argv[1], "--fault-child"))
+		return fault_child();
+	{
+		ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (l > 0)
+			self[l] = '\0';
+	}
+#else
+	(void)argc;
+	(void)argv;
+#endif
+	s = suite_create("sum");
+	tc = tcase_create("sum");
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_sums);
 	tcase_add_test(tc, test_concurrent);
+#if PCPU_FAULT_INJECT
+	tcase_add_test(tc, test_sort_buffer_enomem);
+#endif
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

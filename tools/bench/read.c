@@ -147,6 +147,22 @@ static double run_sum64(void **objs, uint64_t expect, long *bad)
 	return (double)(t1 - t0) / 1000.0;
 }
 
+/* pcpu_sum64() of all the counters, beside the loops of measure(). */
+static void measure_sum64(void **objs, uint64_t expect, const char *params)
+{
+	double runs[64];
+	long bad = 0;
+	int r;
+
+	run_sum64(objs, expect, &bad); /* warm-up pass */
+	for (r = 0; r < bopt.reps && r < 64; r++)
+		runs[r] = run_sum64(objs, expect, &bad);
+	report("read", "sum 10,000 counters", params, "libpcpu pcpu_sum64", median(runs, r),
+	       "us/op", false);
+	if (bad)
+		note("ERROR: read: pcpu_sum64: %ld wrong sums at %s", bad, params);
+}
+
 /* Time one counter summed over and over, then one pass over all of them; report both. */
 static void measure(enum peer p, void **objs, unsigned ncpus, uint64_t expect, const char *params)
 {
@@ -169,13 +185,6 @@ static void measure(enum peer p, void **objs, unsigned ncpus, uint64_t expect, c
 		runs[r] = run_all(p, objs, ncpus, expect, &bad);
 	report("read", "sum 10,000 counters", params, read_name(p), median(runs, r), "us/op",
 	       p == PEER_PCPU);
-	if (p == PEER_PCPU) {
-		run_sum64(objs, expect, &bad); /* warm-up pass */
-		for (r = 0; r < bopt.reps && r < 64; r++)
-			runs[r] = run_sum64(objs, expect, &bad);
-		report("read", "sum 10,000 counters", params, "libpcpu pcpu_sum64",
-		       median(runs, r), "us/op", false);
-	}
 	if (bad)
 		note("ERROR: read: %s: %ld wrong sums at %s", read_name(p), bad, params);
 }
@@ -373,6 +382,8 @@ void group_read(void)
 			note("read: %s failed after %ld counters at %s", read_name(p), i, params);
 		else
 			measure(p, objs, ncpus, expect, params);
+		if (i == NR_COUNTERS && p == PEER_PCPU)
+			measure_sum64(objs, expect, params);
 		while (i--)
 			read_free(p, objs[i], ncpus);
 #ifdef PCPU_BENCH_LIBRSEQ

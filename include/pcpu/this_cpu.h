@@ -446,9 +446,10 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
  * C++: the same operations as function templates over the same primitives (the
  * restartable sequences above, inline), with the same rules as static assertions. A
  * template's body is always inline; always_inline keeps it so at -O0 as the C macros are.
- * Internal linkage (static), as the primitives they call. The value conversions are the C
- * ones: add, sub, xchg, cmpxchg and add_return convert @v with static_cast (the C macros
- * cast), write converts implicitly (as the C macro's initialisation does).
+ * Internal linkage (static), as the primitives they call. Values: add, sub and add_return
+ * convert @v with static_cast, as the C macros cast it; write, xchg and cmpxchg take their
+ * values as the type of *p, converted as any C++ argument is (so NULL, 0 and nullptr are
+ * null pointers for a pointer handle, and a plain integer is not a pointer).
  */
 #define PCPU__AI inline __attribute__((always_inline))
 
@@ -571,7 +572,7 @@ template <bool pcpu__OK> struct pcpu__ops {
 	PCPU__TPV static void write(void *h, pcpu__V v);
 	template <typename pcpu__P> static pcpu__P read(const void *h);
 	PCPU__TPV static pcpu__P xchg(void *h, pcpu__V v);
-	PCPU__TPV static pcpu__P cmpxchg(void *h, pcpu__V o, pcpu__V n);
+	template <typename pcpu__P> static pcpu__P cmpxchg(void *h, pcpu__P o, pcpu__P n);
 	PCPU__TPV static pcpu__P add_return(void *h, pcpu__V v);
 };
 template <> struct pcpu__ops<true> {
@@ -586,9 +587,7 @@ template <> struct pcpu__ops<true> {
 	}
 	PCPU__TPV static PCPU__AI void write(void *h, pcpu__V v)
 	{
-		const pcpu__P x = v;
-
-		PCPU__PRIM_OF::write(h, PCPU__BITS(x));
+		PCPU__PRIM_OF::write(h, PCPU__BITS(v));
 	}
 	template <typename pcpu__P> static PCPU__AI pcpu__P read(const void *h)
 	{
@@ -596,14 +595,11 @@ template <> struct pcpu__ops<true> {
 	}
 	PCPU__TPV static PCPU__AI pcpu__P xchg(void *h, pcpu__V v)
 	{
-		return pcpu__unbits<pcpu__P>(
-			PCPU__PRIM_OF::xchg(h, PCPU__BITS(static_cast<pcpu__P>(v))));
+		return pcpu__unbits<pcpu__P>(PCPU__PRIM_OF::xchg(h, PCPU__BITS(v)));
 	}
-	PCPU__TPV static PCPU__AI pcpu__P cmpxchg(void *h, pcpu__V o, pcpu__V n)
+	template <typename pcpu__P> static PCPU__AI pcpu__P cmpxchg(void *h, pcpu__P o, pcpu__P n)
 	{
-		return pcpu__unbits<pcpu__P>(
-			PCPU__PRIM_OF::cmpxchg(h, PCPU__BITS(static_cast<pcpu__P>(o)),
-					       PCPU__BITS(static_cast<pcpu__P>(n))));
+		return pcpu__unbits<pcpu__P>(PCPU__PRIM_OF::cmpxchg(h, PCPU__BITS(o), PCPU__BITS(n)));
 	}
 	PCPU__TPV static PCPU__AI pcpu__P add_return(void *h, pcpu__V v)
 	{
@@ -644,7 +640,7 @@ PCPU__TTV static PCPU__AI void pcpu__cxx_sub(pcpu__T *p, pcpu__V v)
 	PCPU__CHECK(PCPU__ARITH_IS_OK(pcpu__P), PCPU__MSG_ARITH);
 	pcpu__ops<PCPU__OK(PCPU__ARITH_IS_OK(pcpu__P))>::template sub<pcpu__P>(pcpu__vp(p), v);
 }
-PCPU__TTV static PCPU__AI void pcpu__cxx_write(pcpu__T *p, pcpu__V v)
+template <typename pcpu__T> static PCPU__AI void pcpu__cxx_write(pcpu__T *p, PCPU__PLAIN v)
 {
 	PCPU__CHECK(PCPU__COPY_IS_OK(pcpu__P), PCPU__MSG_COPY);
 	pcpu__ops<PCPU__OK(PCPU__COPY_IS_OK(pcpu__P))>::template write<pcpu__P>(pcpu__vp(p), v);
@@ -658,19 +654,18 @@ template <typename pcpu__T> static PCPU__AI PCPU__PLAIN pcpu__cxx_read(pcpu__T *
 	return pcpu__ops<PCPU__COPY_IS_OK(pcpu__P) &&
 			 PCPU__SIZE_IS_OK(pcpu__P)>::template read<pcpu__P>(pcpu__vp(p));
 }
-PCPU__TTV static PCPU__AI PCPU__PLAIN pcpu__cxx_xchg(pcpu__T *p, pcpu__V v)
+template <typename pcpu__T> static PCPU__AI PCPU__PLAIN pcpu__cxx_xchg(pcpu__T *p, PCPU__PLAIN v)
 {
 	PCPU__CHECK(PCPU__COPY_IS_OK(pcpu__P), PCPU__MSG_COPY);
 	return pcpu__ops<PCPU__OK(PCPU__COPY_IS_OK(pcpu__P))>::template xchg<pcpu__P>(
 		pcpu__vp(p), v);
 }
-/* @o and @n travel as pcpu__P: they may be of different types (0 and a pointer). */
-template <typename pcpu__T, typename pcpu__O, typename pcpu__N>
-static PCPU__AI PCPU__PLAIN pcpu__cxx_cmpxchg(pcpu__T *p, pcpu__O o, pcpu__N n)
+template <typename pcpu__T>
+static PCPU__AI PCPU__PLAIN pcpu__cxx_cmpxchg(pcpu__T *p, PCPU__PLAIN o, PCPU__PLAIN n)
 {
 	PCPU__CHECK(PCPU__CMP_IS_OK(pcpu__P), PCPU__MSG_CMP);
-	return pcpu__ops<PCPU__OK(PCPU__CMP_IS_OK(pcpu__P))>::template cmpxchg<pcpu__P, pcpu__P>(
-		pcpu__vp(p), static_cast<pcpu__P>(o), static_cast<pcpu__P>(n));
+	return pcpu__ops<PCPU__OK(PCPU__CMP_IS_OK(pcpu__P))>::template cmpxchg<pcpu__P>(
+		pcpu__vp(p), o, n);
 }
 PCPU__TTV static PCPU__AI PCPU__PLAIN pcpu__cxx_add_return(pcpu__T *p, pcpu__V v)
 {

@@ -11,6 +11,11 @@
  * Every function here is MT-safe unless its comment says otherwise. Errors: functions that
  * return a pointer return NULL and set errno; functions that return int return -1 and set
  * errno.
+ *
+ * Languages: C (gnu11, or strict c11 with -pedantic) and C++ (C++11 to C++20), warning-free
+ * under -Wall -Wextra -pedantic with GCC and Clang; every declaration has C linkage. In C++
+ * the this-CPU operations are templates over the same inline sequences (<pcpu/this_cpu.h>).
+ * <pcpu/kernel.h> is C only.
  */
 #ifndef PCPU_H
 #define PCPU_H

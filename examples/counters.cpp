@@ -129,10 +129,11 @@ int main(int argc, char **argv)
 		bad = true;
 	}
 	if (nbytes != want_bytes || balance != want_balance) {
-		fprintf(stderr, "counters-cpp: bytes %llu (expected %llu), balance %lld (expected %lld)\n",
+		fprintf(stderr,
+			"counters-cpp: bytes %llu (expected %llu), balance %lld (expected %lld)\n",
 			static_cast<unsigned long long>(nbytes),
-			static_cast<unsigned long long>(want_bytes), static_cast<long long>(balance),
-			static_cast<long long>(want_balance));
+			static_cast<unsigned long long>(want_bytes),
+			static_cast<long long>(balance), static_cast<long long>(want_balance));
 		bad = true;
 	}
 	if (static_cast<uint64_t>(sum) != want ||

@@ -599,7 +599,8 @@ template <> struct pcpu__ops<true> {
 	}
 	template <typename pcpu__P> static PCPU__AI pcpu__P cmpxchg(void *h, pcpu__P o, pcpu__P n)
 	{
-		return pcpu__unbits<pcpu__P>(PCPU__PRIM_OF::cmpxchg(h, PCPU__BITS(o), PCPU__BITS(n)));
+		return pcpu__unbits<pcpu__P>(
+			PCPU__PRIM_OF::cmpxchg(h, PCPU__BITS(o), PCPU__BITS(n)));
 	}
 	PCPU__TPV static PCPU__AI pcpu__P add_return(void *h, pcpu__V v)
 	{

@@ -79,6 +79,27 @@ must_fail double '(void)pcpu_this_cmpxchg(p, 1.0, 2.0)' "$cmp"
 must_build double '(void)pcpu_this_xchg(p, 1.5)'
 must_fail 'struct two_ints' '(void)pcpu_this_read(p)' "$copy"
 
+# PCPU_DEFINE without a name; its control, with a name and a braced initialiser.
+printf '#include <pcpu.h>\nstruct two_ints { int a, b; };\n%s;\n' \
+	'PCPU_DEFINE(struct two_ints, pair, {1, 2})' >"$tmp/d.$lang"
+if ! "$cc" -x "$lang" -std=$std -Wall -Wextra -Werror -pedantic -I "$inc" -c "$tmp/d.$lang" \
+	-o "$tmp/d.o" >"$tmp/out" 2>&1; then
+	echo "FAIL: control PCPU_DEFINE(struct two_ints, pair, {1, 2}) does not compile:"
+	cat "$tmp/out"
+	failures=$((failures + 1))
+fi
+printf '#include <pcpu.h>\nPCPU_DEFINE(int);\n' >"$tmp/d.$lang"
+if "$cc" -x "$lang" -std=$std -I "$inc" -c "$tmp/d.$lang" -o "$tmp/d.o" >"$tmp/out" 2>&1; then
+	echo "FAIL: PCPU_DEFINE(int) compiled"
+	failures=$((failures + 1))
+elif ! grep 'error' "$tmp/out" | grep -qF 'a type and a name are needed'; then
+	echo "FAIL: PCPU_DEFINE(int) failed without its message:"
+	cat "$tmp/out"
+	failures=$((failures + 1))
+else
+	echo "ok: PCPU_DEFINE(int): a type and a name are needed"
+fi
+
 # <pcpu/kernel.h> is C only: from C++ one clear #error.
 if [ "$lang" != c ]; then
 	printf '#include <pcpu/kernel.h>\n' >"$tmp/k.$lang"

@@ -11,6 +11,11 @@
  * Every function here is MT-safe unless its comment says otherwise. Errors: functions that
  * return a pointer return NULL and set errno; functions that return int return -1 and set
  * errno.
+ *
+ * Languages: C (gnu11, or strict c11 with -pedantic) and C++ (C++11 to C++20), warning-free
+ * under -Wall -Wextra -pedantic with GCC and Clang; every declaration has C linkage. In C++
+ * the this-CPU operations are templates over the same inline sequences (<pcpu/this_cpu.h>).
+ * <pcpu/kernel.h> is C only.
  */
 #ifndef PCPU_H
 #define PCPU_H
@@ -74,8 +79,21 @@ PCPU_API void __pcpu *pcpu_alloc(size_t size, size_t align, unsigned flags);
  */
 PCPU_API void pcpu_free(void __pcpu *p);
 
+/* Internal: alignof and static assertions in both languages. */
+#ifdef __cplusplus
+#define PCPU__ALIGNOF(T) alignof(T)
+#define PCPU__STATIC_ASSERT(e, msg) static_assert(e, msg)
+#else
+#define PCPU__ALIGNOF(T) _Alignof(T)
+#define PCPU__STATIC_ASSERT(e, msg) _Static_assert(e, msg)
+#endif
+
 /* Allocate one zeroed T per possible CPU, naturally aligned. */
+#ifdef __cplusplus
+#define pcpu_alloc_type(T) (static_cast<T __pcpu *>(pcpu_alloc(sizeof(T), alignof(T), 0)))
+#else
 #define pcpu_alloc_type(T) ((T __pcpu *)pcpu_alloc(sizeof(T), _Alignof(T), 0))
+#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* Reaching the copies                                                                       */
@@ -125,8 +143,18 @@ PCPU_API unsigned pcpu_nr_cpus(void);
  * pcpu_ptr - CPU @cpu's copy of the object behind handle @p (type-generic: a T __pcpu *
  * gives a T *). @cpu must be below pcpu_nr_cpus().
  */
+#ifndef __cplusplus
 #define pcpu_ptr(p, cpu)                                                                      \
 	((__typeof__(p))((uintptr_t)(p) + pcpu__hot.offset[(unsigned)(cpu)]))
+#else
+extern "C++" {
+template <typename pcpu__T> static inline pcpu__T *pcpu__cxx_ptr(pcpu__T *p, unsigned cpu)
+{
+	return reinterpret_cast<pcpu__T *>(reinterpret_cast<uintptr_t>(p) + pcpu__hot.offset[cpu]);
+}
+}
+#define pcpu_ptr(p, cpu) pcpu__cxx_ptr((p), static_cast<unsigned>(cpu))
+#endif
 
 /*
  * pcpu_this_cpu - the index of the copy this thread would use now: the CPU it runs on (or,
@@ -309,12 +337,75 @@ PCPU_API void pcpu__static_unregister(struct pcpu__static_desc *d);
  * @init is written into every possible CPU's copy, which costs a page per CPU; a zero one
  * costs nothing until written. pcpu_free() of the handle aborts like any bad free.
  */
-#define PCPU_DEFINE(type, name, ...)                                                          \
+#define PCPU_DEFINE(...)                                                                      \
+	PCPU__DEFINE_PICK(__VA_ARGS__, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,                  \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_INIT, PCPU__DEFINE_INIT, PCPU__DEFINE_INIT,            \
+			  PCPU__DEFINE_ZERO, PCPU__DEFINE_BAD, 0)(__VA_ARGS__)
+
+/*
+ * Internal to PCPU_DEFINE. Whether an initialiser was given is told by counting the
+ * arguments (the 65th of type, name, the initialiser's pieces and the list above picks the
+ * macro), not with __VA_OPT__ or an empty __VA_ARGS__, which strict C11 and C++ before
+ * C++20 reject under -pedantic. A braced initialiser is one argument per top-level comma,
+ * so it may have up to 62 of them.
+ */
+#define PCPU__DEFINE_PICK(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14,        \
+			  a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26,         \
+			  a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38,         \
+			  a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50,         \
+			  a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62,         \
+			  a63, a64, which, ...)                                               \
+	which
+#define PCPU__DEFINE_BAD(...)                                                                 \
+	PCPU__STATIC_ASSERT(0, "PCPU_DEFINE(type, name[, init]): a type and a name are needed")
+#ifdef __cplusplus
+/* A const object needs an initialiser in C++: {} is zero, as C's static default. */
+#define PCPU__DEFINE_ZERO(type, name)                                                         \
+	PCPU__DEFINE_HEAD(type, name) = {};                                                   \
+	PCPU__DEFINE_TAIL(type, name)
+#else
+#define PCPU__DEFINE_ZERO(type, name)                                                         \
+	PCPU__DEFINE_HEAD(type, name);                                                        \
+	PCPU__DEFINE_TAIL(type, name)
+#endif
+#define PCPU__DEFINE_INIT(type, name, ...)                                                    \
+	PCPU__DEFINE_HEAD(type, name) = __VA_ARGS__;                                          \
+	PCPU__DEFINE_TAIL(type, name)
+#define PCPU__DEFINE_HEAD(type, name)                                                         \
 	type __pcpu *name;                                                                    \
-	static const type PCPU__CAT(pcpu__init_, name) __VA_OPT__(= __VA_ARGS__);             \
+	static const type PCPU__CAT(pcpu__init_, name)
+/* C++: the library copies @init into every CPU's copy with memcpy. */
+#ifdef __cplusplus
+#define PCPU__DEFINE_COPYABLE(type)                                                           \
+	static_assert(__is_trivially_copyable(type),                                          \
+		      "PCPU_DEFINE: the type must be trivially copyable (copies are memcpy'd)");
+#else
+#define PCPU__DEFINE_COPYABLE(type)
+#endif
+#define PCPU__DEFINE_TAIL(type, name)                                                         \
+	PCPU__DEFINE_COPYABLE(type)                                                           \
 	static struct pcpu__static_desc PCPU__CAT(pcpu__desc_, name) = {                      \
-		(void **)&name, sizeof(type), _Alignof(type), &PCPU__CAT(pcpu__init_, name),  \
-		#name, 0};                                                                    \
+		(void **)&name, sizeof(type), PCPU__ALIGNOF(type),                            \
+		&PCPU__CAT(pcpu__init_, name), #name, 0};                                     \
 	__attribute__((constructor(101))) static void PCPU__CAT(pcpu__ctor_, name)(void)     \
 	{                                                                                     \
 		pcpu__static_register(&PCPU__CAT(pcpu__desc_, name));                          \

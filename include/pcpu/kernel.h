@@ -57,6 +57,15 @@
 #ifndef PCPU_KERNEL_H
 #define PCPU_KERNEL_H
 
+/*
+ * C only (GNU C11): kernel code is C, and the macros below rely on GNU C (statement
+ * expressions, typeof of lvalues, the section trick of DEFINE_PER_CPU). C++ programs use
+ * <pcpu.h>, whose operations work in C++.
+ */
+#ifdef __cplusplus
+#error "<pcpu/kernel.h> is C only; from C++ include <pcpu.h> (pcpu_this_*, PCPU_DEFINE)"
+#endif
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -15,9 +15,15 @@
  * library's out-of-line slow path, which registers rseq for the thread and retries.
  *
  * Operands: *p must be a 1, 2, 4 or 8-byte integer (signed or unsigned) or a pointer.
- * add/sub/inc/dec/add_return take integers only; read/write/xchg/cmpxchg take both. The
- * arithmetic wraps in the width of *p, as in the kernel: pcpu_this_sub(p, v) adds
- * -(__typeof__(*p))v.
+ * add/sub/inc/dec/add_return take integers only; read/write/xchg/cmpxchg take both, and
+ * read/write/xchg also a float or double, copied bit for bit. Any other use (adding to a
+ * double, a pointer or a struct) is a compile error naming the rule: see "The type rules"
+ * below. The arithmetic wraps in the width of *p, as in the kernel: pcpu_this_sub(p, v)
+ * adds -(__typeof__(*p))v.
+ *
+ * C and C++: the same operations, the same rules and the same inline sequences. In C they
+ * are GNU C statement expressions; in C++ (C++11 and later) function templates over the
+ * same primitives, always inline. Both compile warning-free with -Wall -Wextra -pedantic.
  *
  * Every operation is MT-safe and async-signal-safe (a handler that interrupts an operation
  * on the same copy loses neither update), except that the first operation of a thread in
@@ -144,7 +150,7 @@ PCPU__SLOW_OPS(64)
  * PCPU_NO_INLINE_ASM to use the out-of-line calls instead (always correct: the library
  * then runs the same sequences, or the atomics, for the caller).
  */
-#if !defined(PCPU_NO_INLINE_ASM) && !defined(__cplusplus) &&                                  \
+#if !defined(PCPU_NO_INLINE_ASM) &&                                                          \
 	((defined(__clang__) && __clang_major__ >= 11) ||                                     \
 	 (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #if defined(__x86_64__) && defined(__linux__)
@@ -259,10 +265,55 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 #define pcpu__add_bounded pcpu__tsan_add_bounded
 #endif /* PCPU__TSAN */
 
-/* Internal: type checks and the bit-exact conversion between *p's type and uintN_t. */
+/*
+ * The type rules, one message each, checked at compile time in C and C++ alike: an
+ * operation on a type it cannot handle exactly is a compile error naming the rule, never
+ * a silent wrong result.
+ *   add, sub, inc, dec, add_return: integers only (enumerations too in C). Not bool (1 + 1
+ *     is no bool), not a pointer (the sequence adds bytes, not elements), not a floating
+ *     type (the sequence adds integers: adding 1.5 to a double's bits gives garbage), not a
+ *     struct.
+ *   cmpxchg: integers, bool, enumerations and pointers: the types whose == compares bits.
+ *     Not floating types (0.0 == -0.0 with different bits; a NaN equals nothing).
+ *   read, write, xchg: any of the above and floating types; a floating value is copied bit
+ *     for bit, so it comes back exactly as written (-0.0 and NaN payloads included). Not a
+ *     struct or union.
+ *   all: *p is 1, 2, 4 or 8 bytes (a long double is 16: rejected).
+ */
+#define PCPU__MSG_SIZE "pcpu_this_*: the operand must be 1, 2, 4 or 8 bytes"
+#define PCPU__MSG_ARITH                                                                       \
+	"pcpu_this_add: only integer handles can be added to (also sub, inc, dec, "           \
+	"add_return); a floating-point, bool, pointer or struct copy cannot be updated exactly"
+#define PCPU__MSG_CMP                                                                         \
+	"pcpu_this_cmpxchg: only integer and pointer handles can be compared exactly; not a " \
+	"floating-point or struct handle"
+#define PCPU__MSG_COPY                                                                        \
+	"pcpu_this_read/write/xchg: only integer, pointer and floating-point handles; not a "  \
+	"struct or union"
+
+#ifndef __cplusplus
+
+/*
+ * Internal: the rules above as static assertions on the expression *@p, which is not
+ * evaluated. __builtin_classify_type (GCC and Clang) names the class of its type:
+ * 1 integer (C enumerations included, and _Bool in GCC), 3 enumeration, 4 bool (Clang),
+ * 5 pointer, 8 real floating, 9 complex floating; _Generic catches _Bool for GCC.
+ */
+#define PCPU__CLASS(x) __builtin_classify_type(x)
+#define PCPU__IS_BOOL(x) _Generic((x), _Bool: 1, default: 0)
+#define PCPU__ARITH_OK(x) _Static_assert(PCPU__CLASS(x) == 1 && !PCPU__IS_BOOL(x), PCPU__MSG_ARITH)
+#define PCPU__CMP_OK(x)                                                                       \
+	_Static_assert(PCPU__CLASS(x) == 1 || PCPU__CLASS(x) == 3 || PCPU__CLASS(x) == 4 ||   \
+			       PCPU__CLASS(x) == 5,                                           \
+		       PCPU__MSG_CMP)
+#define PCPU__COPY_OK(x)                                                                      \
+	_Static_assert(PCPU__CLASS(x) == 1 || PCPU__CLASS(x) == 3 || PCPU__CLASS(x) == 4 ||   \
+			       PCPU__CLASS(x) == 5 || PCPU__CLASS(x) == 8 ||                  \
+			       PCPU__CLASS(x) == 9,                                           \
+		       PCPU__MSG_COPY)
 #define PCPU__SIZE_OK(T)                                                                      \
 	_Static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, \
-		       "pcpu_this_*: the operand must be 1, 2, 4 or 8 bytes")
+		       PCPU__MSG_SIZE)
 /* T to uintN_t and back, bit for bit (a union, so pointers need no cast warnings). */
 #define PCPU__TO(N, T, x) (((union { T pcpu__t; uint##N##_t pcpu__u; }){.pcpu__t = (x)}).pcpu__u)
 #define PCPU__FROM(N, T, x)                                                                   \
@@ -290,6 +341,7 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
  */
 #define pcpu_this_add(p, v)                                                                   \
 	__extension__({                                                                       \
+		PCPU__ARITH_OK(*(p));                                                         \
 		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
 		__typeof__(*(p)) pcpu__v_ = (__typeof__(*(p)))(v);                            \
 		PCPU__SIZE_OK(*pcpu__p_);                                                      \
@@ -306,6 +358,7 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 /* pcpu_this_write - store @v into this CPU's copy. */
 #define pcpu_this_write(p, v)                                                                 \
 	__extension__({                                                                       \
+		PCPU__COPY_OK(*(p));                                                          \
 		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
 		__typeof__(*(p)) pcpu__v_ = (v);                                              \
 		PCPU__SIZE_OK(*pcpu__p_);                                                      \
@@ -316,6 +369,7 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 /* pcpu_this_read - this CPU's copy of *@p, read on that CPU. Returns the type of *@p. */
 #define pcpu_this_read(p)                                                                     \
 	__extension__({                                                                       \
+		PCPU__COPY_OK(*(p));                                                          \
 		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
 		PCPU__SIZE_OK(*pcpu__p_);                                                      \
 		PCPU__CHOOSE(*pcpu__p_,                                                        \
@@ -325,9 +379,13 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 			PCPU__FROM(64, __typeof__(*(p)), pcpu__read_64((void *)pcpu__p_)));   \
 	})
 
-/* Internal: a value-returning unary operation, result converted back to the type of *p. */
-#define PCPU__OP1R(op, p, v)                                                                  \
+/*
+ * Internal: a value-returning unary operation, result converted back to the type of *p;
+ * @check is the rule of @op.
+ */
+#define PCPU__OP1R(op, check, p, v)                                                           \
 	__extension__({                                                                       \
+		check(*(p));                                                                  \
 		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
 		__typeof__(*(p)) pcpu__v_ = (__typeof__(*(p)))(v);                            \
 		PCPU__SIZE_OK(*pcpu__p_);                                                      \
@@ -347,10 +405,10 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 	})
 
 /* pcpu_this_xchg - store @v into this CPU's copy; returns the value it replaced. */
-#define pcpu_this_xchg(p, v) PCPU__OP1R(xchg, p, v)
+#define pcpu_this_xchg(p, v) PCPU__OP1R(xchg, PCPU__COPY_OK, p, v)
 
 /* pcpu_this_add_return - add @v to this CPU's copy; returns the new value. */
-#define pcpu_this_add_return(p, v) PCPU__OP1R(add_return, p, v)
+#define pcpu_this_add_return(p, v) PCPU__OP1R(add_return, PCPU__ARITH_OK, p, v)
 
 /*
  * pcpu_this_cmpxchg - if this CPU's copy equals @o, store @n. Returns the value seen (equal
@@ -358,6 +416,7 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
  */
 #define pcpu_this_cmpxchg(p, o, n)                                                            \
 	__extension__({                                                                       \
+		PCPU__CMP_OK(*(p));                                                           \
 		__typeof__(*(p)) *pcpu__p_ = (p);                                             \
 		__typeof__(*(p)) pcpu__o_ = (__typeof__(*(p)))(o);                            \
 		__typeof__(*(p)) pcpu__n_ = (__typeof__(*(p)))(n);                            \
@@ -380,5 +439,260 @@ static inline int pcpu__tsan_add_bounded(int32_t *h, int64_t v, int32_t batch)
 						    PCPU__TO(64, __typeof__(*(p)), pcpu__o_),  \
 						    PCPU__TO(64, __typeof__(*(p)), pcpu__n_)))); \
 	})
+
+#else /* __cplusplus */
+
+/*
+ * C++: the same operations as function templates over the same primitives (the
+ * restartable sequences above, inline), with the same rules as static assertions. A
+ * template's body is always inline; always_inline keeps it so at -O0 as the C macros are.
+ * Internal linkage (static), as the primitives they call. Values: add, sub and add_return
+ * convert @v with static_cast, as the C macros cast it; write, xchg and cmpxchg take their
+ * values as the type of *p, converted as any C++ argument is (so NULL, 0 and nullptr are
+ * null pointers for a pointer handle, and a plain integer is not a pointer).
+ */
+#define PCPU__AI inline __attribute__((always_inline))
+
+extern "C++" {
+
+/* What a type is to the rules: integer, bool, enumeration, pointer, floating, other. */
+enum { PCPU__K_OTHER, PCPU__K_INT, PCPU__K_BOOL, PCPU__K_ENUM, PCPU__K_PTR, PCPU__K_FLOAT };
+template <typename pcpu__T, bool pcpu__E = __is_enum(pcpu__T)> struct pcpu__kind {
+	static const int value = pcpu__E ? PCPU__K_ENUM : PCPU__K_OTHER;
+};
+template <typename pcpu__T, bool pcpu__E> struct pcpu__kind<pcpu__T *, pcpu__E> {
+	static const int value = PCPU__K_PTR;
+};
+#define PCPU__KIND(type, kind)                                                                \
+	template <> struct pcpu__kind<type, false> {                                          \
+		static const int value = kind;                                                \
+	};
+PCPU__KIND(char, PCPU__K_INT)
+PCPU__KIND(signed char, PCPU__K_INT)
+PCPU__KIND(unsigned char, PCPU__K_INT)
+PCPU__KIND(short, PCPU__K_INT)
+PCPU__KIND(unsigned short, PCPU__K_INT)
+PCPU__KIND(int, PCPU__K_INT)
+PCPU__KIND(unsigned int, PCPU__K_INT)
+PCPU__KIND(long, PCPU__K_INT)
+PCPU__KIND(unsigned long, PCPU__K_INT)
+PCPU__KIND(long long, PCPU__K_INT)
+PCPU__KIND(unsigned long long, PCPU__K_INT)
+PCPU__KIND(wchar_t, PCPU__K_INT)
+PCPU__KIND(char16_t, PCPU__K_INT)
+PCPU__KIND(char32_t, PCPU__K_INT)
+#ifdef __cpp_char8_t
+PCPU__KIND(char8_t, PCPU__K_INT)
+#endif
+PCPU__KIND(bool, PCPU__K_BOOL)
+PCPU__KIND(float, PCPU__K_FLOAT)
+PCPU__KIND(double, PCPU__K_FLOAT)
+PCPU__KIND(long double, PCPU__K_FLOAT)
+#undef PCPU__KIND
+
+/* The type without const and volatile; whether it was const. */
+template <typename pcpu__T> struct pcpu__plain {
+	typedef pcpu__T type;
+	static const bool is_const = false;
+};
+template <typename pcpu__T> struct pcpu__plain<const pcpu__T> {
+	typedef pcpu__T type;
+	static const bool is_const = true;
+};
+template <typename pcpu__T> struct pcpu__plain<volatile pcpu__T> {
+	typedef pcpu__T type;
+	static const bool is_const = false;
+};
+template <typename pcpu__T> struct pcpu__plain<const volatile pcpu__T> {
+	typedef pcpu__T type;
+	static const bool is_const = true;
+};
+
+#define PCPU__MSG_CONST "pcpu_this_*: the handle points to const; only pcpu_this_read() takes it"
+#define PCPU__SIZE_IS_OK(P) (sizeof(P) == 1 || sizeof(P) == 2 || sizeof(P) == 4 || sizeof(P) == 8)
+#define PCPU__ARITH_IS_OK(P) (pcpu__kind<P>::value == PCPU__K_INT)
+#define PCPU__CMP_IS_OK(P)                                                                    \
+	(pcpu__kind<P>::value == PCPU__K_INT || pcpu__kind<P>::value == PCPU__K_BOOL ||       \
+	 pcpu__kind<P>::value == PCPU__K_ENUM || pcpu__kind<P>::value == PCPU__K_PTR)
+#define PCPU__COPY_IS_OK(P) (PCPU__CMP_IS_OK(P) || pcpu__kind<P>::value == PCPU__K_FLOAT)
+
+/* The N-byte primitives, picked by size as __builtin_choose_expr does in C. */
+template <unsigned pcpu__S> struct pcpu__prim {};
+#define PCPU__PRIM(S, N)                                                                      \
+	template <> struct pcpu__prim<S> {                                                    \
+		typedef uint##N##_t U;                                                        \
+		static PCPU__AI void add(void *h, U v) { pcpu__add_##N(h, v); }               \
+		static PCPU__AI void write(void *h, U v) { pcpu__write_##N(h, v); }           \
+		static PCPU__AI U read(const void *h) { return pcpu__read_##N(h); }           \
+		static PCPU__AI U xchg(void *h, U v) { return pcpu__xchg_##N(h, v); }         \
+		static PCPU__AI U cmpxchg(void *h, U o, U n)                                  \
+		{                                                                             \
+			return pcpu__cmpxchg_##N(h, o, n);                                    \
+		}                                                                             \
+		static PCPU__AI U add_return(void *h, U v)                                    \
+		{                                                                             \
+			return pcpu__add_return_##N(h, v);                                    \
+		}                                                                             \
+	};
+PCPU__PRIM(1, 8)
+PCPU__PRIM(2, 16)
+PCPU__PRIM(4, 32)
+PCPU__PRIM(8, 64)
+#undef PCPU__PRIM
+
+/*
+ * A plain value to its N-byte integer and back, bit for bit (as the C macros' union). The
+ * template parameters carry the pcpu__ prefix so that no macro of the program (a T, an N)
+ * can reach them.
+ */
+template <typename pcpu__U, typename pcpu__P> static PCPU__AI pcpu__U pcpu__bits(const pcpu__P &x)
+{
+	pcpu__U u;
+	__builtin_memcpy(&u, &x, sizeof(u));
+	return u;
+}
+template <typename pcpu__P, typename pcpu__U> static PCPU__AI pcpu__P pcpu__unbits(pcpu__U u)
+{
+	pcpu__P x;
+	__builtin_memcpy(&x, &u, sizeof(x));
+	return x;
+}
+
+/*
+ * The operations on the plain type pcpu__P, once the rules hold (pcpu__OK). When they do
+ * not, a static assertion has already said why; pcpu__ops<false> is only declared, which
+ * keeps the compiler from piling errors of its own on top.
+ */
+#define PCPU__TPV template <typename pcpu__P, typename pcpu__V>
+#define PCPU__PRIM_OF pcpu__prim<sizeof(pcpu__P)>
+#define PCPU__BITS(x) pcpu__bits<typename PCPU__PRIM_OF::U>(x)
+template <bool pcpu__OK> struct pcpu__ops {
+	PCPU__TPV static void add(void *h, pcpu__V v);
+	PCPU__TPV static void sub(void *h, pcpu__V v);
+	PCPU__TPV static void write(void *h, pcpu__V v);
+	template <typename pcpu__P> static pcpu__P read(const void *h);
+	PCPU__TPV static pcpu__P xchg(void *h, pcpu__V v);
+	template <typename pcpu__P> static pcpu__P cmpxchg(void *h, pcpu__P o, pcpu__P n);
+	PCPU__TPV static pcpu__P add_return(void *h, pcpu__V v);
+};
+template <> struct pcpu__ops<true> {
+	PCPU__TPV static PCPU__AI void add(void *h, pcpu__V v)
+	{
+		PCPU__PRIM_OF::add(h, PCPU__BITS(static_cast<pcpu__P>(v)));
+	}
+	/* As the kernel (and the C macro): add -(P)v, wrapping in the width of P. */
+	PCPU__TPV static PCPU__AI void sub(void *h, pcpu__V v)
+	{
+		add<pcpu__P>(h, static_cast<pcpu__P>(-static_cast<pcpu__P>(v)));
+	}
+	PCPU__TPV static PCPU__AI void write(void *h, pcpu__V v)
+	{
+		PCPU__PRIM_OF::write(h, PCPU__BITS(v));
+	}
+	template <typename pcpu__P> static PCPU__AI pcpu__P read(const void *h)
+	{
+		return pcpu__unbits<pcpu__P>(PCPU__PRIM_OF::read(h));
+	}
+	PCPU__TPV static PCPU__AI pcpu__P xchg(void *h, pcpu__V v)
+	{
+		return pcpu__unbits<pcpu__P>(PCPU__PRIM_OF::xchg(h, PCPU__BITS(v)));
+	}
+	template <typename pcpu__P> static PCPU__AI pcpu__P cmpxchg(void *h, pcpu__P o, pcpu__P n)
+	{
+		return pcpu__unbits<pcpu__P>(
+			PCPU__PRIM_OF::cmpxchg(h, PCPU__BITS(o), PCPU__BITS(n)));
+	}
+	PCPU__TPV static PCPU__AI pcpu__P add_return(void *h, pcpu__V v)
+	{
+		return pcpu__unbits<pcpu__P>(
+			PCPU__PRIM_OF::add_return(h, PCPU__BITS(static_cast<pcpu__P>(v))));
+	}
+};
+#undef PCPU__BITS
+#undef PCPU__PRIM_OF
+
+/* The handle as the primitives take it (volatile or not). */
+template <typename pcpu__T> static PCPU__AI void *pcpu__vp(pcpu__T *p)
+{
+	return const_cast<void *>(static_cast<const volatile void *>(p));
+}
+
+/*
+ * Each operation: pcpu__T is the handle's type (*p), pcpu__P the same without const and
+ * volatile, pcpu__V the value's type. First its rules, then the work (the contracts are
+ * the C macros' above). The rules hold as a whole in PCPU__OK(rule).
+ */
+#define PCPU__TTV template <typename pcpu__T, typename pcpu__V>
+#define PCPU__PLAIN typename pcpu__plain<pcpu__T>::type
+#define PCPU__OK(rule) ((rule) && PCPU__SIZE_IS_OK(pcpu__P) && !pcpu__plain<pcpu__T>::is_const)
+#define PCPU__CHECK(rule, msg)                                                                \
+	typedef PCPU__PLAIN pcpu__P;                                                          \
+	static_assert(rule, msg);                                                             \
+	static_assert(PCPU__SIZE_IS_OK(pcpu__P), PCPU__MSG_SIZE);                             \
+	static_assert(!pcpu__plain<pcpu__T>::is_const, PCPU__MSG_CONST)
+
+PCPU__TTV static PCPU__AI void pcpu__cxx_add(pcpu__T *p, pcpu__V v)
+{
+	PCPU__CHECK(PCPU__ARITH_IS_OK(pcpu__P), PCPU__MSG_ARITH);
+	pcpu__ops<PCPU__OK(PCPU__ARITH_IS_OK(pcpu__P))>::template add<pcpu__P>(pcpu__vp(p), v);
+}
+PCPU__TTV static PCPU__AI void pcpu__cxx_sub(pcpu__T *p, pcpu__V v)
+{
+	PCPU__CHECK(PCPU__ARITH_IS_OK(pcpu__P), PCPU__MSG_ARITH);
+	pcpu__ops<PCPU__OK(PCPU__ARITH_IS_OK(pcpu__P))>::template sub<pcpu__P>(pcpu__vp(p), v);
+}
+template <typename pcpu__T> static PCPU__AI void pcpu__cxx_write(pcpu__T *p, PCPU__PLAIN v)
+{
+	PCPU__CHECK(PCPU__COPY_IS_OK(pcpu__P), PCPU__MSG_COPY);
+	pcpu__ops<PCPU__OK(PCPU__COPY_IS_OK(pcpu__P))>::template write<pcpu__P>(pcpu__vp(p), v);
+}
+/* The only operation that takes a handle to const. */
+template <typename pcpu__T> static PCPU__AI PCPU__PLAIN pcpu__cxx_read(pcpu__T *p)
+{
+	typedef PCPU__PLAIN pcpu__P;
+	static_assert(PCPU__COPY_IS_OK(pcpu__P), PCPU__MSG_COPY);
+	static_assert(PCPU__SIZE_IS_OK(pcpu__P), PCPU__MSG_SIZE);
+	return pcpu__ops<PCPU__COPY_IS_OK(pcpu__P) &&
+			 PCPU__SIZE_IS_OK(pcpu__P)>::template read<pcpu__P>(pcpu__vp(p));
+}
+template <typename pcpu__T> static PCPU__AI PCPU__PLAIN pcpu__cxx_xchg(pcpu__T *p, PCPU__PLAIN v)
+{
+	PCPU__CHECK(PCPU__COPY_IS_OK(pcpu__P), PCPU__MSG_COPY);
+	return pcpu__ops<PCPU__OK(PCPU__COPY_IS_OK(pcpu__P))>::template xchg<pcpu__P>(
+		pcpu__vp(p), v);
+}
+template <typename pcpu__T>
+static PCPU__AI PCPU__PLAIN pcpu__cxx_cmpxchg(pcpu__T *p, PCPU__PLAIN o, PCPU__PLAIN n)
+{
+	PCPU__CHECK(PCPU__CMP_IS_OK(pcpu__P), PCPU__MSG_CMP);
+	return pcpu__ops<PCPU__OK(PCPU__CMP_IS_OK(pcpu__P))>::template cmpxchg<pcpu__P>(
+		pcpu__vp(p), o, n);
+}
+PCPU__TTV static PCPU__AI PCPU__PLAIN pcpu__cxx_add_return(pcpu__T *p, pcpu__V v)
+{
+	PCPU__CHECK(PCPU__ARITH_IS_OK(pcpu__P), PCPU__MSG_ARITH);
+	return pcpu__ops<PCPU__OK(PCPU__ARITH_IS_OK(pcpu__P))>::template add_return<pcpu__P>(
+		pcpu__vp(p), v);
+}
+#undef PCPU__CHECK
+#undef PCPU__OK
+#undef PCPU__PLAIN
+#undef PCPU__TTV
+#undef PCPU__TPV
+
+} /* extern "C++" */
+
+/* The operations, with the contracts of the C macros above. */
+#define pcpu_this_add(p, v) pcpu__cxx_add((p), (v))
+#define pcpu_this_sub(p, v) pcpu__cxx_sub((p), (v))
+#define pcpu_this_inc(p) pcpu__cxx_add((p), 1)
+#define pcpu_this_dec(p) pcpu__cxx_sub((p), 1)
+#define pcpu_this_write(p, v) pcpu__cxx_write((p), (v))
+#define pcpu_this_read(p) pcpu__cxx_read(p)
+#define pcpu_this_xchg(p, v) pcpu__cxx_xchg((p), (v))
+#define pcpu_this_add_return(p, v) pcpu__cxx_add_return((p), (v))
+#define pcpu_this_cmpxchg(p, o, n) pcpu__cxx_cmpxchg((p), (o), (n))
+
+#endif /* __cplusplus */
 
 #endif /* PCPU_THIS_CPU_H */

@@ -2,7 +2,7 @@
 /* Copyright (c) 2026 The libpcpu authors */
 /*
  * pcpu/arch/generic.h - the this-CPU primitives without inline assembly: other
- * architectures, compilers without asm goto output operands, C++, or PCPU_NO_INLINE_ASM.
+ * architectures, compilers without asm goto output operands, or PCPU_NO_INLINE_ASM.
  * Internal to <pcpu/this_cpu.h>.
  *
  * Every primitive calls the library. Where the library itself has no restartable

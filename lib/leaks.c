@@ -262,7 +262,7 @@ static void leaks_at_exit(void)
 
 void pcpu_leaks_init(void)
 {
-	const char *e = getenv("PCPU_LEAKS");
+	const char *e = pcpu_getenv("PCPU_LEAKS");
 
 	if (!e || !*e || !strcmp(e, "0"))
 		return;

@@ -964,7 +964,7 @@ static void stats_at_exit_json(void)
 
 void pcpu_stats_init(void)
 {
-	const char *e = getenv("PCPU_STATS");
+	const char *e = pcpu_getenv("PCPU_STATS");
 
 	if (!e || !*e || !strcmp(e, "0"))
 		return;

@@ -7,16 +7,28 @@
  * memory for references; a user-space handle lies outside the canonical address range and
  * is copied freely, so libpcpu lists what is live and lets the reader judge, which is what
  * a report at exit is for.
+ *
+ * Call sites are recorded as return addresses; the report names the call instruction
+ * before each one: function+offset, the object file with the offset addr2line takes, and,
+ * when the library was built with libdw (elfutils) and the object has line tables, the
+ * source file and line of the call.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pcpu.h>
 
 #include "alloc.h"
 #include "leaks.h"
+#include "pcpu_config.h"
+
+#if PCPU_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#endif
 
 bool pcpu_leaks_on;
 
@@ -165,29 +177,147 @@ static int cmp_site(const void *a, const void *b)
 	return cmp_ptr(x->caller, y->caller);
 }
 
-static void print_caller(FILE *f, void *caller)
+/*
+ * The call instruction that @ra returns from. x86: the two forms compilers emit for a call
+ * to another function, call rel32 (e8, 5 bytes) and call *disp32(%rip) (ff 15, 6 bytes,
+ * -fno-plt); for any other form, one byte back, which is inside the call instruction (what
+ * line tables and addr2line need). AArch64: every call is one 4-byte BL or BLR.
+ */
+static const unsigned char *call_insn(const void *ra)
 {
+	const unsigned char *p = ra;
+
+#if defined(__x86_64__) || defined(__i386__)
+	if (p[-5] == 0xe8)
+		return p - 5;
+	if (p[-6] == 0xff && p[-5] == 0x15)
+		return p - 6;
+	return p - 1;
+#elif defined(__aarch64__)
+	return p - 4;
+#else
+	return p - 1;
+#endif
+}
+
+/* What is known of one call site. */
+struct site_info {
+	const char *func; /* NULL: no symbol covers it */
+	size_t func_off;
+	const char *obj;  /* the object file; NULL: none (unloaded since) */
+	uintptr_t obj_off; /* the address in that file: addr2line -e OBJ OBJ_OFF */
+	const char *src;  /* source file and line, when line tables say */
+	const char *dir;  /* the directory @src is relative to, or NULL */
+	int line;
+};
+
+#if PCPU_HAVE_LIBDW
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* The objects mapped now (re-read for every report: objects come and go with dlopen). */
+static Dwfl *dwfl_open(void)
+{
+	Dwfl *d = dwfl_begin(&dwfl_callbacks);
+
+	if (!d)
+		return NULL;
+	if (dwfl_linux_proc_report(d, getpid()) || dwfl_report_end(d, NULL, NULL)) {
+		dwfl_end(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* libdw knows local symbols (.symtab) too, and the line of the call. */
+static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
+{
+	Dwfl_Module *m = d ? dwfl_addrmodule(d, addr) : NULL;
+	Dwfl_Line *l;
+	GElf_Off off;
+	GElf_Sym sym;
+	const char *name;
+
+	if (!m)
+		return;
+	name = dwfl_module_addrinfo(m, addr, &off, &sym, NULL, NULL, NULL);
+	if (name) {
+		si->func = name;
+		si->func_off = (size_t)off;
+	}
+	l = dwfl_module_getsrc(m, addr);
+	if (!l)
+		return;
+	si->src = dwfl_lineinfo(l, NULL, &si->line, NULL, NULL, NULL);
+	/* A path relative to the compilation's directory (as meson builds) is made whole. */
+	si->dir = si->src && si->src[0] != '/' ? dwfl_line_comp_dir(l) : NULL;
+}
+#else
+typedef void Dwfl;
+
+static Dwfl *dwfl_open(void)
+{
+	return NULL;
+}
+
+static void dwfl_end(Dwfl *d)
+{
+	(void)d;
+}
+
+static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
+{
+	(void)d;
+	(void)addr;
+	(void)si;
+}
+#endif
+
+static void print_caller(FILE *f, Dwfl *dw, void *caller)
+{
+	struct site_info si = {0};
+	const unsigned char *call;
+	struct link_map *lm = NULL;
+	char exe[4096];
 	Dl_info di;
-	const char *file;
 
 	if (!caller) {
 		fprintf(f, "unknown caller (allocated before call sites were recorded: set "
 			   "PCPU_LEAKS=1 or call pcpu_leaks_enable() first)");
 		return;
 	}
-	/* A return address: look up the call instruction, which ends just before it. */
-	if (!dladdr((char *)caller - 1, &di) || !di.dli_fname) {
-		fprintf(f, "%p", caller);
+	call = call_insn(caller);
+	if (!dladdr1(call, &di, (void **)&lm, RTLD_DL_LINKMAP) || !di.dli_fname) {
+		fprintf(f, "%p (in no loaded object)", (const void *)call);
 		return;
 	}
-	file = strrchr(di.dli_fname, '/');
-	file = file ? file + 1 : di.dli_fname;
-	if (di.dli_sname && di.dli_saddr)
-		fprintf(f, "%s+0x%zx (%s) [%p]", di.dli_sname,
-			(size_t)((char *)caller - (char *)di.dli_saddr), file, caller);
-	else /* no dynamic symbol: the offset in the file is what addr2line takes */
-		fprintf(f, "%s+0x%zx [%p]", file, (size_t)((char *)caller - (char *)di.dli_fbase),
-			caller);
+	si.obj = di.dli_fname;
+	/* The program itself: dladdr() gives argv[0], which may be relative or a bare name. */
+	if (lm && !lm->l_name[0]) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		if (n > 0) {
+			exe[n] = '\0';
+			si.obj = exe;
+		}
+	}
+	/* The load bias: 0 for a fixed-address executable, the base for PIE and libraries. */
+	si.obj_off = (uintptr_t)call - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)di.dli_fbase);
+	if (di.dli_sname && di.dli_saddr) {
+		si.func = di.dli_sname;
+		si.func_off = (size_t)(call - (const unsigned char *)di.dli_saddr);
+	}
+	dwfl_lookup(dw, (uintptr_t)call, &si);
+	if (si.func)
+		fprintf(f, "%s+0x%zx", si.func, si.func_off);
+	else
+		fprintf(f, "%p", (const void *)call);
+	if (si.src)
+		fprintf(f, " at %s%s%s:%d", si.dir ? si.dir : "", si.dir ? "/" : "", si.src,
+			si.line);
+	fprintf(f, " (%s+0x%zx)", si.obj, (size_t)si.obj_off);
 }
 
 static void print_report(FILE *f, struct leak *v, size_t nr)
@@ -195,6 +325,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 	struct leak_site *sites;
 	size_t nr_sites = 0, bytes = 0;
 	unsigned cpus = pcpu_nr_cpus();
+	Dwfl *dw;
 
 	qsort(v, nr, sizeof(*v), cmp_leak);
 	sites = malloc((nr ? nr : 1) * sizeof(*sites));
@@ -210,6 +341,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 		bytes += v[i].size;
 	}
 	qsort(sites, nr_sites, sizeof(*sites), cmp_site);
+	dw = nr_sites ? dwfl_open() : NULL;
 
 	fprintf(f, "libpcpu: %zu live allocation%s, %zu bytes per CPU (%zu bytes over %u CPUs), "
 		   "from %zu call site%s\n",
@@ -220,7 +352,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 
 		fprintf(f, "  %zu bytes per CPU in %zu allocation%s from ", st->bytes, st->nr,
 			st->nr == 1 ? "" : "s");
-		print_caller(f, st->caller);
+		print_caller(f, dw, st->caller);
 		fputc('\n', f);
 		for (size_t i = 0; i < st->nr && i < LEAKS_LIST_PER_SITE; i++) {
 			const struct leak *l = &v[st->first + i];
@@ -230,6 +362,8 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 		if (st->nr > LEAKS_LIST_PER_SITE)
 			fprintf(f, "    ... and %zu more\n", st->nr - LEAKS_LIST_PER_SITE);
 	}
+	if (dw)
+		dwfl_end(dw);
 	free(sites);
 }
 

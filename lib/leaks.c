@@ -27,6 +27,7 @@
 #include "pcpu_config.h"
 
 #if PCPU_HAVE_LIBDW
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #endif
 
@@ -231,11 +232,30 @@ static Dwfl *dwfl_open(void)
 	return d;
 }
 
+/*
+ * The compilation unit covering @addr. libdw's own lookup goes through .debug_aranges,
+ * which clang does not emit: then walk the units.
+ */
+static Dwarf_Die *unit_of(Dwfl_Module *m, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = dwfl_module_addrdie(m, addr, bias);
+
+	if (cu)
+		return cu;
+	while ((cu = dwfl_module_nextcu(m, cu, bias)) != NULL)
+		if (dwarf_haspc(cu, addr - *bias) > 0)
+			return cu;
+	return NULL;
+}
+
 /* libdw knows local symbols (.symtab) too, and the line of the call. */
 static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
 {
 	Dwfl_Module *m = d ? dwfl_addrmodule(d, addr) : NULL;
-	Dwfl_Line *l;
+	Dwarf_Attribute attr;
+	Dwarf_Addr bias;
+	Dwarf_Die *cu;
+	Dwarf_Line *l;
 	GElf_Off off;
 	GElf_Sym sym;
 	const char *name;
@@ -247,12 +267,14 @@ static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
 		si->func = name;
 		si->func_off = (size_t)off;
 	}
-	l = dwfl_module_getsrc(m, addr);
-	if (!l)
+	cu = unit_of(m, addr, &bias);
+	l = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+	if (!l || dwarf_lineno(l, &si->line))
 		return;
-	si->src = dwfl_lineinfo(l, NULL, &si->line, NULL, NULL, NULL);
+	si->src = dwarf_linesrc(l, NULL, NULL);
 	/* A path relative to the compilation's directory (as meson builds) is made whole. */
-	si->dir = si->src && si->src[0] != '/' ? dwfl_line_comp_dir(l) : NULL;
+	if (si->src && si->src[0] != '/')
+		si->dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
 }
 #else
 typedef void Dwfl;

@@ -310,11 +310,12 @@ static void print_caller(FILE *f, Dwfl *dw, void *caller)
 			   "PCPU_LEAKS=1 or call pcpu_leaks_enable() first)");
 		return;
 	}
-	call = call_insn(caller);
-	if (!dladdr1(call, &di, (void **)&lm, RTLD_DL_LINKMAP) || !di.dli_fname) {
-		fprintf(f, "%p (in no loaded object)", (const void *)call);
+	/* Its object may be gone (dlclose): look before reading the code before @caller. */
+	if (!dladdr1((char *)caller - 1, &di, (void **)&lm, RTLD_DL_LINKMAP) || !di.dli_fname) {
+		fprintf(f, "%p (return address; in no loaded object)", caller);
 		return;
 	}
+	call = call_insn(caller);
 	si.obj = di.dli_fname;
 	/* The program itself: dladdr() gives argv[0], which may be relative or a bare name. */
 	if (lm && !lm->l_name[0]) {
@@ -327,7 +328,7 @@ static void print_caller(FILE *f, Dwfl *dw, void *caller)
 	}
 	/* The load bias: 0 for a fixed-address executable, the base for PIE and libraries. */
 	si.obj_off = (uintptr_t)call - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)di.dli_fbase);
-	if (di.dli_sname && di.dli_saddr) {
+	if (di.dli_sname && di.dli_saddr && call >= (const unsigned char *)di.dli_saddr) {
 		si.func = di.dli_sname;
 		si.func_off = (size_t)(call - (const unsigned char *)di.dli_saddr);
 	}

@@ -214,6 +214,39 @@ START_TEST(test_call_site)
 }
 END_TEST
 
+/*
+ * A call site in a shared object: named by the object's path while it is loaded; once it
+ * is unloaded the report shows the return address alone and reads nothing of it.
+ */
+START_TEST(test_unloaded_site)
+{
+	const char *path = getenv("PCPU_TEST_DSO");
+	void *(*fn)(size_t);
+	void *dso, *h;
+	char *r, *p;
+
+	ck_assert_ptr_nonnull(path);
+	pcpu_leaks_enable();
+	dso = dlopen(path, RTLD_NOW);
+	ck_assert_msg(dso, "dlopen: %s", dlerror());
+	fn = (void *(*)(size_t))(uintptr_t)dlsym(dso, "dso_leak_alloc");
+	ck_assert_ptr_nonnull(fn);
+	h = fn(48);
+	ck_assert_ptr_nonnull(h);
+	r = report();
+	p = strstr(r, "48 bytes per CPU in 1 allocation from dso_leak_alloc+0x");
+	ck_assert_msg(p, "report:\n%s", r);
+	ck_assert_ptr_nonnull(strstr(p, "libdso_leak.so+0x"));
+	free(r);
+	ck_assert_int_eq(dlclose(dso), 0);
+	r = report();
+	ck_assert_msg(strstr(r, "48 bytes per CPU in 1 allocation from 0x"), "report:\n%s", r);
+	ck_assert_ptr_nonnull(strstr(r, "(return address; in no loaded object)"));
+	free(r);
+	pcpu_free(h);
+}
+END_TEST
+
 static int child_main(const char *role)
 {
 	if (!strcmp(role, "leak")) {
@@ -254,6 +287,7 @@ static Suite *leaks_suite(void)
 	tcase_add_test(tc, test_many_one_site);
 	tcase_add_test(tc, test_before_enable);
 	tcase_add_test(tc, test_call_site);
+	tcase_add_test(tc, test_unloaded_site);
 	tcase_add_test(tc, test_env_at_exit);
 	suite_add_tcase(s, tc);
 	return s;

@@ -386,7 +386,7 @@ static void do_init(void)
 	int err;
 
 	pcpu_config_defaults(&pcpu_settings);
-	pcpu_config_parse(&pcpu_settings, getenv("PCPU_CONF"));
+	pcpu_config_parse(&pcpu_settings, pcpu_getenv("PCPU_CONF"));
 	err = pcpu_config_apply(&pcpu_settings, init_cfg);
 	if (err)
 		goto out;

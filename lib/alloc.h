@@ -102,6 +102,15 @@ static inline bool pcpu_area_queued(const struct pcpu_chunk *c, int off)
 }
 
 /*
+ * pcpu_chunk_nr_live - @c's live allocations: its map's allocated areas less those queued
+ * (freed, waiting to be zeroed). What statistics count; pcpu_lock held.
+ */
+static inline int pcpu_chunk_nr_live(const struct pcpu_chunk *c)
+{
+	return c->map.nr_alloc - c->nr_queued;
+}
+
+/*
  * pcpu_free_queued_locked - free a queued area, now zero in every unit, in the map
  * (pcpu_lock held). Return true when that left balance work (a second free chunk, or a
  * chunk to reclaim, which it isolates): kernel: the tail of free_percpu().

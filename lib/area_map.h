@@ -51,7 +51,8 @@ struct pcpu_area_map {
 	int free_bytes;               /* free bytes in the served range */
 	int nr_populated;             /* populated blocks */
 	int nr_empty_pop_pages;       /* blocks entirely free AND populated */
-	int nr_alloc;                 /* live allocations */
+	int nr_alloc;                 /* allocated areas (for the allocator, live ones plus
+					 those freed but still queued for zeroing) */
 	int nr_empty_blocks;          /* blocks entirely free, populated or not */
 };
 

@@ -18,6 +18,7 @@
 #include <pcpu.h>
 
 #include "checker.h"
+#include "config.h"
 #include "chunk.h"
 #include "cpu.h"
 #include "topology.h"
@@ -155,7 +156,7 @@ out:
 
 static void zero_source_init(void)
 {
-	const char *e = getenv("PCPU__ZERO_SOURCE");
+	const char *e = pcpu_getenv("PCPU__ZERO_SOURCE");
 
 	pcpu_kernel_zero_page = probe_zero_page();
 	pcpu_zero_source = pcpu_kernel_zero_page == 0 ? PCPU_ZERO_MEMFD : PCPU_ZERO_ANON;

@@ -17,6 +17,11 @@
 
 struct pcpu_settings pcpu_settings;
 
+const char *pcpu_getenv(const char *name)
+{
+	return secure_getenv(name);
+}
+
 void pcpu_config_defaults(struct pcpu_settings *s)
 {
 	memset(s, 0, sizeof(*s));

@@ -37,4 +37,13 @@ void pcpu_config_parse(struct pcpu_settings *s, const char *str);
 /* pcpu_config_apply - apply the nonzero fields of @cfg to @s. Return 0 or -EINVAL. */
 int pcpu_config_apply(struct pcpu_settings *s, const struct pcpu_config *cfg);
 
+/*
+ * pcpu_getenv - the value of the library's environment variable @name (PCPU_*), or NULL.
+ * Every variable the library reads goes through here. In a setuid or setgid program
+ * (AT_SECURE) it is always NULL: glibc ignores MALLOC_* and its tunables there, and the
+ * unprivileged user who starts such a program must not change its layout or make it print
+ * its allocations at exit.
+ */
+const char *pcpu_getenv(const char *name);
+
 #endif /* PCPU_CONFIG_H */

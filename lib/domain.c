@@ -32,6 +32,7 @@
 
 #include "alloc.h"
 #include "domain.h"
+#include "emit.h"
 
 struct pcpu_objcg {
 	struct pcpu_domain *dom;   /* charged and uncharged; the root once dom is destroyed */
@@ -272,42 +273,6 @@ __attribute__((constructor)) static void domain_init(void)
 /* Statistics                                                                                */
 /* ---------------------------------------------------------------------------------------- */
 
-struct set_sum {
-	uint64_t chunks, allocs, free_bytes, populated_pages, empty_pop_pages;
-};
-
-struct sets_snapshot {
-	struct set_sum set[PCPU_NR_SETS];
-	struct set_sum reserved;
-	size_t static_size, static_used, reserved_size;
-};
-
-static void sum_chunk(struct pcpu_chunk *c, void *arg)
-{
-	struct sets_snapshot *s = arg;
-	struct set_sum *t = c->reserved ? &s->reserved : &s->set[c->set];
-
-	t->chunks++;
-	t->allocs += (uint64_t)c->map.nr_alloc;
-	t->free_bytes += (uint64_t)c->map.free_bytes;
-	t->populated_pages += (uint64_t)c->map.nr_populated;
-	t->empty_pop_pages += (uint64_t)c->map.nr_empty_pop_pages;
-}
-
-static int take_sets(struct sets_snapshot *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (pcpu_ensure_init())
-		return -1;
-	pthread_mutex_lock(&pcpu_lock);
-	pcpu_for_each_chunk(sum_chunk, s);
-	s->static_size = pcpu_first.static_size;
-	s->static_used = pcpu_first.static_used;
-	s->reserved_size = pcpu_first.reserved_size;
-	pthread_mutex_unlock(&pcpu_lock);
-	return 0;
-}
-
 struct dom_row {
 	char name[64];
 	size_t limit, usage, peak;
@@ -364,103 +329,30 @@ static size_t take_domains(struct dom_row **out)
 	return n;
 }
 
-static const char *const set_names[PCPU_NR_SETS] = {"plain", "accounted"};
-
-static void print_set(FILE *f, const char *name, const struct set_sum *t)
-{
-	fprintf(f, "  %-18s chunks %4llu  allocs %8llu  free_bytes %10llu  populated_pages %6llu"
-		   "  empty_pop_pages %4llu\n",
-		name, (unsigned long long)t->chunks, (unsigned long long)t->allocs,
-		(unsigned long long)t->free_bytes, (unsigned long long)t->populated_pages,
-		(unsigned long long)t->empty_pop_pages);
-}
-
-static void print_domain(FILE *f, const struct dom_row *r)
-{
-	char limit[32];
-
-	if (r->limit)
-		snprintf(limit, sizeof(limit), "%zu", r->limit);
-	else
-		snprintf(limit, sizeof(limit), "none");
-	fprintf(f, "  %-18s usage %12zu  peak %12zu  limit %12s  allocs %8llu  failed %llu\n",
-		r->name, r->usage, r->peak, limit, (unsigned long long)r->nr_live,
-		(unsigned long long)r->nr_failed);
-}
-
-void pcpu_domain_stats_print(FILE *f)
+/*
+ * The domains' list of the statistics (stats.c calls this through a weak hook): the root,
+ * then every live domain, each with its charge, peak, limit (0: none), live allocations
+ * and refused charges.
+ */
+void pcpu_domain_stats_emit(struct pcpu_emit *e)
 {
 	struct dom_row *rows = NULL;
-	struct sets_snapshot s;
-	size_t n;
+	size_t n = take_domains(&rows);
 
-	if (!f)
-		f = stderr;
-	if (take_sets(&s))
-		return;
-	fprintf(f, "Chunk sets:\n");
-	for (int i = 0; i < PCPU_NR_SETS; i++) {
-		char name[32];
+	pcpu_emit_list_begin(e, "domains", "Accounting Domains");
+	pcpu_emit_text(e, "(charge = size * nr_cpus + size, size rounded to 4; limit 0: none)");
+	for (size_t i = 0; i < n; i++) {
+		const struct dom_row *r = &rows[i];
 
-		snprintf(name, sizeof(name), "set %d (%s)", i, set_names[i]);
-		print_set(f, name, &s.set[i]);
+		pcpu_emit_row_begin(e);
+		pcpu_emit_str(e, "name", r->name);
+		pcpu_emit_u64(e, "usage", r->usage);
+		pcpu_emit_u64(e, "peak", r->peak);
+		pcpu_emit_u64(e, "limit", r->limit);
+		pcpu_emit_u64(e, "allocs", r->nr_live);
+		pcpu_emit_u64(e, "failed", r->nr_failed);
+		pcpu_emit_row_end(e);
 	}
-	print_set(f, "reserved region", &s.reserved);
-	fprintf(f, "  %-18s size %zu  used %zu  reserved_size %zu\n", "static region",
-		s.static_size, s.static_used, s.reserved_size);
-	fprintf(f, "Accounting domains (charge = size * nr_cpus + size, size rounded to 4):\n");
-	n = take_domains(&rows);
-	for (size_t i = 0; i < n; i++)
-		print_domain(f, &rows[i]);
+	pcpu_emit_list_end(e);
 	pcpu_mfree(rows);
-}
-
-static void json_set(FILE *f, const char *name, const struct set_sum *t, bool comma)
-{
-	fprintf(f, "{\"name\": \"%s\", \"chunks\": %llu, \"allocs\": %llu, \"free_bytes\": %llu, "
-		   "\"populated_pages\": %llu, \"empty_pop_pages\": %llu}%s",
-		name, (unsigned long long)t->chunks, (unsigned long long)t->allocs,
-		(unsigned long long)t->free_bytes, (unsigned long long)t->populated_pages,
-		(unsigned long long)t->empty_pop_pages, comma ? ", " : "");
-}
-
-static void json_domain(FILE *f, const struct dom_row *r, bool first)
-{
-	fprintf(f, "%s{\"name\": \"", first ? "" : ", ");
-	/* Names are the caller's strings: escape what JSON requires. */
-	for (const char *c = r->name; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			fprintf(f, "\\%c", *c);
-		else if ((unsigned char)*c < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*c);
-		else
-			fputc(*c, f);
-	}
-	fprintf(f, "\", \"usage\": %zu, \"peak\": %zu, \"limit\": %zu, \"allocs\": %llu, "
-		      "\"failed\": %llu}",
-		r->usage, r->peak, r->limit, (unsigned long long)r->nr_live,
-		(unsigned long long)r->nr_failed);
-}
-
-void pcpu_domain_stats_json(FILE *f)
-{
-	struct dom_row *rows = NULL;
-	struct sets_snapshot s;
-	size_t n;
-
-	if (!f)
-		f = stderr;
-	if (take_sets(&s))
-		return;
-	fprintf(f, "{\"sets\": [");
-	for (int i = 0; i < PCPU_NR_SETS; i++)
-		json_set(f, set_names[i], &s.set[i], true);
-	json_set(f, "reserved", &s.reserved, false);
-	fprintf(f, "], \"static\": {\"size\": %zu, \"used\": %zu}, \"domains\": [", s.static_size,
-		s.static_used);
-	n = take_domains(&rows);
-	for (size_t i = 0; i < n; i++)
-		json_domain(f, &rows[i], i == 0);
-	pcpu_mfree(rows);
-	fprintf(f, "]}");
 }

@@ -38,14 +38,12 @@ uint32_t pcpu_domain_charge(size_t size);
 /* pcpu_domain_uncharge - undo pcpu_domain_charge(@size) for owner @id. No allocator lock. */
 void pcpu_domain_uncharge(uint32_t id, size_t size);
 
+struct pcpu_emit;
 /*
- * pcpu_domain_stats_print - the chunk sets (chunks, allocations, free and populated bytes
- * of each) and every domain (name, limit, usage, live allocations) as text to @f.
- * Takes pcpu_lock, then the domain lock: call it with neither held.
+ * pcpu_domain_stats_emit - the "domains" list of the statistics (emit.h): every domain's
+ * name, usage, peak, limit, live allocations and refused charges. Takes the domain lock:
+ * call it with no lock held.
  */
-void pcpu_domain_stats_print(FILE *f);
-
-/* pcpu_domain_stats_json - the same as one JSON object ({"sets": [...], "domains": [...]}). */
-void pcpu_domain_stats_json(FILE *f);
+void pcpu_domain_stats_emit(struct pcpu_emit *e);
 
 #endif /* PCPU_DOMAIN_H */

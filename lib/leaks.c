@@ -7,16 +7,29 @@
  * memory for references; a user-space handle lies outside the canonical address range and
  * is copied freely, so libpcpu lists what is live and lets the reader judge, which is what
  * a report at exit is for.
+ *
+ * Call sites are recorded as return addresses; the report names the call instruction
+ * before each one: function+offset, the object file with the offset addr2line takes, and,
+ * when the library was built with libdw (elfutils) and the object has line tables, the
+ * source file and line of the call.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pcpu.h>
 
 #include "alloc.h"
 #include "leaks.h"
+#include "pcpu_config.h"
+
+#if PCPU_HAVE_LIBDW
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#endif
 
 bool pcpu_leaks_on;
 
@@ -165,29 +178,169 @@ static int cmp_site(const void *a, const void *b)
 	return cmp_ptr(x->caller, y->caller);
 }
 
-static void print_caller(FILE *f, void *caller)
+/*
+ * The call instruction that @ra returns from. x86: the two forms compilers emit for a call
+ * to another function, call rel32 (e8, 5 bytes) and call *disp32(%rip) (ff 15, 6 bytes,
+ * -fno-plt); for any other form, one byte back, which is inside the call instruction (what
+ * line tables and addr2line need). AArch64: every call is one 4-byte BL or BLR.
+ */
+static const unsigned char *call_insn(const void *ra)
 {
+	const unsigned char *p = ra;
+
+#if defined(__x86_64__) || defined(__i386__)
+	if (p[-5] == 0xe8)
+		return p - 5;
+	if (p[-6] == 0xff && p[-5] == 0x15)
+		return p - 6;
+	return p - 1;
+#elif defined(__aarch64__)
+	return p - 4;
+#else
+	return p - 1;
+#endif
+}
+
+/* What is known of one call site. */
+struct site_info {
+	const char *func; /* NULL: no symbol covers it */
+	size_t func_off;
+	const char *obj;  /* the object file; NULL: none (unloaded since) */
+	uintptr_t obj_off; /* the address in that file: addr2line -e OBJ OBJ_OFF */
+	const char *src;  /* source file and line, when line tables say */
+	const char *dir;  /* the directory @src is relative to, or NULL */
+	int line;
+};
+
+#if PCPU_HAVE_LIBDW
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* The objects mapped now (re-read for every report: objects come and go with dlopen). */
+static Dwfl *dwfl_open(void)
+{
+	Dwfl *d = dwfl_begin(&dwfl_callbacks);
+
+	if (!d)
+		return NULL;
+	if (dwfl_linux_proc_report(d, getpid()) || dwfl_report_end(d, NULL, NULL)) {
+		dwfl_end(d);
+		return NULL;
+	}
+	return d;
+}
+
+/*
+ * The compilation unit covering @addr. libdw's own lookup goes through .debug_aranges,
+ * which clang does not emit: then walk the units.
+ */
+static Dwarf_Die *unit_of(Dwfl_Module *m, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = dwfl_module_addrdie(m, addr, bias);
+
+	if (cu)
+		return cu;
+	while ((cu = dwfl_module_nextcu(m, cu, bias)) != NULL)
+		if (dwarf_haspc(cu, addr - *bias) > 0)
+			return cu;
+	return NULL;
+}
+
+/* libdw knows local symbols (.symtab) too, and the line of the call. */
+static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
+{
+	Dwfl_Module *m = d ? dwfl_addrmodule(d, addr) : NULL;
+	Dwarf_Attribute attr;
+	Dwarf_Addr bias;
+	Dwarf_Die *cu;
+	Dwarf_Line *l;
+	GElf_Off off;
+	GElf_Sym sym;
+	const char *name;
+
+	if (!m)
+		return;
+	name = dwfl_module_addrinfo(m, addr, &off, &sym, NULL, NULL, NULL);
+	if (name) {
+		si->func = name;
+		si->func_off = (size_t)off;
+	}
+	cu = unit_of(m, addr, &bias);
+	l = cu ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+	if (!l || dwarf_lineno(l, &si->line))
+		return;
+	si->src = dwarf_linesrc(l, NULL, NULL);
+	/* A path relative to the compilation's directory (as meson builds) is made whole. */
+	if (si->src && si->src[0] != '/')
+		si->dir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
+}
+#else
+typedef void Dwfl;
+
+static Dwfl *dwfl_open(void)
+{
+	return NULL;
+}
+
+static void dwfl_end(Dwfl *d)
+{
+	(void)d;
+}
+
+static void dwfl_lookup(Dwfl *d, uintptr_t addr, struct site_info *si)
+{
+	(void)d;
+	(void)addr;
+	(void)si;
+}
+#endif
+
+static void print_caller(FILE *f, Dwfl *dw, void *caller)
+{
+	struct site_info si = {0};
+	const unsigned char *call;
+	struct link_map *lm = NULL;
+	char exe[4096];
 	Dl_info di;
-	const char *file;
 
 	if (!caller) {
 		fprintf(f, "unknown caller (allocated before call sites were recorded: set "
 			   "PCPU_LEAKS=1 or call pcpu_leaks_enable() first)");
 		return;
 	}
-	/* A return address: look up the call instruction, which ends just before it. */
-	if (!dladdr((char *)caller - 1, &di) || !di.dli_fname) {
-		fprintf(f, "%p", caller);
+	/* Its object may be gone (dlclose): look before reading the code before @caller. */
+	if (!dladdr1((char *)caller - 1, &di, (void **)&lm, RTLD_DL_LINKMAP) || !di.dli_fname) {
+		fprintf(f, "%p (return address; in no loaded object)", caller);
 		return;
 	}
-	file = strrchr(di.dli_fname, '/');
-	file = file ? file + 1 : di.dli_fname;
-	if (di.dli_sname && di.dli_saddr)
-		fprintf(f, "%s+0x%zx (%s) [%p]", di.dli_sname,
-			(size_t)((char *)caller - (char *)di.dli_saddr), file, caller);
-	else /* no dynamic symbol: the offset in the file is what addr2line takes */
-		fprintf(f, "%s+0x%zx [%p]", file, (size_t)((char *)caller - (char *)di.dli_fbase),
-			caller);
+	call = call_insn(caller);
+	si.obj = di.dli_fname;
+	/* The program itself: dladdr() gives argv[0], which may be relative or a bare name. */
+	if (lm && !lm->l_name[0]) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		if (n > 0) {
+			exe[n] = '\0';
+			si.obj = exe;
+		}
+	}
+	/* The load bias: 0 for a fixed-address executable, the base for PIE and libraries. */
+	si.obj_off = (uintptr_t)call - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)di.dli_fbase);
+	if (di.dli_sname && di.dli_saddr && call >= (const unsigned char *)di.dli_saddr) {
+		si.func = di.dli_sname;
+		si.func_off = (size_t)(call - (const unsigned char *)di.dli_saddr);
+	}
+	dwfl_lookup(dw, (uintptr_t)call, &si);
+	if (si.func)
+		fprintf(f, "%s+0x%zx", si.func, si.func_off);
+	else
+		fprintf(f, "%p", (const void *)call);
+	if (si.src)
+		fprintf(f, " at %s%s%s:%d", si.dir ? si.dir : "", si.dir ? "/" : "", si.src,
+			si.line);
+	fprintf(f, " (%s+0x%zx)", si.obj, (size_t)si.obj_off);
 }
 
 static void print_report(FILE *f, struct leak *v, size_t nr)
@@ -195,6 +348,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 	struct leak_site *sites;
 	size_t nr_sites = 0, bytes = 0;
 	unsigned cpus = pcpu_nr_cpus();
+	Dwfl *dw;
 
 	qsort(v, nr, sizeof(*v), cmp_leak);
 	sites = malloc((nr ? nr : 1) * sizeof(*sites));
@@ -210,6 +364,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 		bytes += v[i].size;
 	}
 	qsort(sites, nr_sites, sizeof(*sites), cmp_site);
+	dw = nr_sites ? dwfl_open() : NULL;
 
 	fprintf(f, "libpcpu: %zu live allocation%s, %zu bytes per CPU (%zu bytes over %u CPUs), "
 		   "from %zu call site%s\n",
@@ -220,7 +375,7 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 
 		fprintf(f, "  %zu bytes per CPU in %zu allocation%s from ", st->bytes, st->nr,
 			st->nr == 1 ? "" : "s");
-		print_caller(f, st->caller);
+		print_caller(f, dw, st->caller);
 		fputc('\n', f);
 		for (size_t i = 0; i < st->nr && i < LEAKS_LIST_PER_SITE; i++) {
 			const struct leak *l = &v[st->first + i];
@@ -230,6 +385,8 @@ static void print_report(FILE *f, struct leak *v, size_t nr)
 		if (st->nr > LEAKS_LIST_PER_SITE)
 			fprintf(f, "    ... and %zu more\n", st->nr - LEAKS_LIST_PER_SITE);
 	}
+	if (dw)
+		dwfl_end(dw);
 	free(sites);
 }
 
@@ -262,7 +419,7 @@ static void leaks_at_exit(void)
 
 void pcpu_leaks_init(void)
 {
-	const char *e = getenv("PCPU_LEAKS");
+	const char *e = pcpu_getenv("PCPU_LEAKS");
 
 	if (!e || !*e || !strcmp(e, "0"))
 		return;

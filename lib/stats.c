@@ -25,16 +25,15 @@
 #include "alloc.h"
 #include "balance.h"
 #include "cpu.h"
+#include "emit.h"
 #include "leaks.h"
 #include "topology.h"
 
 /*
- * HOOK (lib/domain.c): the accounting domains' own printers. Weak, so that statistics work
- * in a build or a static link without domains; when linked they print the chunk sets and
- * every domain (text), or one JSON object ({"sets": [...], "domains": [...]}).
+ * HOOK (lib/domain.c): the accounting domains' list, described through the emitter. Weak,
+ * so that statistics work in a build or a static link without domains.
  */
-void pcpu_domain_stats_print(FILE *f) __attribute__((weak));
-void pcpu_domain_stats_json(FILE *f) __attribute__((weak));
+void pcpu_domain_stats_emit(struct pcpu_emit *e) __attribute__((weak));
 
 /* Units listed one by one up to this many; beyond, a summary and the largest ones. */
 #define STATS_UNITS_LISTED 16
@@ -157,13 +156,16 @@ struct chunk_snap {
 	int first_bit, contig_bytes, scan_bytes;
 	int sum_frag, max_frag;
 	int nr_queued, queued_bytes; /* freed, waiting to be zeroed: not live, not yet free */
+	int alloc_bytes;             /* of live allocations, per unit */
 	size_t sizes_first;      /* this chunk's allocation sizes in snap.sizes */
 	int min_alloc, med_alloc, max_alloc;
 	uint64_t resident;
 };
 
+/* One chunk set (plain, accounted), or the first chunk's reserved region. */
 struct set_snap {
-	uint64_t chunks, nr_alloc, free_bytes, populated_pages, empty_pop_pages, resident;
+	uint64_t chunks, nr_alloc, alloc_bytes, nr_queued, queued_bytes, free_bytes;
+	uint64_t populated_pages, empty_pop_pages, resident;
 };
 
 struct snap {
@@ -174,6 +176,8 @@ struct snap {
 	size_t nr_sizes, cap_sizes;
 	bool overflow;
 	struct set_snap sets[PCPU_NR_SETS];
+	struct set_snap reserved;    /* its pages are the first chunk's: counted there */
+	size_t static_used;
 	uint64_t *unit_resident;     /* [nr_units] */
 	const char *fallback_reason;
 	const char *resident_method;
@@ -214,6 +218,7 @@ static void snap_chunk(struct pcpu_chunk *c, void *arg)
 {
 	struct snap *s = arg;
 	struct chunk_snap *cs;
+	struct set_snap *t;
 	const struct pcpu_area_map *m = &c->map;
 
 	if (s->overflow)
@@ -236,8 +241,11 @@ static void snap_chunk(struct pcpu_chunk *c, void *arg)
 	/* Queued areas (freed, waiting to be zeroed) are allocated in the map, not live. */
 	cs->nr_queued = c->nr_queued;
 	cs->queued_bytes = c->queued_bytes;
-	cs->nr_alloc = m->nr_alloc - c->nr_queued;
+	cs->nr_alloc = pcpu_chunk_nr_live(c);
 	cs->free_bytes = m->free_bytes;
+	/* The map serves [start_offset, end - end_offset): what is neither free nor queued. */
+	cs->alloc_bytes = m->map_bits * PCPU_MIN_ALLOC_SIZE - m->start_offset - m->end_offset -
+			  m->free_bytes - c->queued_bytes;
 	cs->nr_populated = m->nr_populated;
 	cs->nr_pages = m->nr_blocks;
 	cs->empty_pop_pages = m->nr_empty_pop_pages;
@@ -251,14 +259,18 @@ static void snap_chunk(struct pcpu_chunk *c, void *arg)
 		pcpu_am_for_each_alloc(m, frag_one, &w);
 	}
 	s->st.free_bytes += (uint64_t)m->free_bytes;
+	t = c->reserved ? &s->reserved : &s->sets[c->set];
+	t->chunks++;
+	t->nr_alloc += (uint64_t)cs->nr_alloc;
+	t->alloc_bytes += (uint64_t)cs->alloc_bytes;
+	t->nr_queued += (uint64_t)cs->nr_queued;
+	t->queued_bytes += (uint64_t)cs->queued_bytes;
+	t->free_bytes += (uint64_t)m->free_bytes;
 	if (c->reserved)
 		return; /* its pages are the first chunk's */
 	s->st.populated_pages += (uint64_t)m->nr_populated;
-	s->sets[c->set].chunks++;
-	s->sets[c->set].nr_alloc += (uint64_t)cs->nr_alloc;
-	s->sets[c->set].free_bytes += (uint64_t)m->free_bytes;
-	s->sets[c->set].populated_pages += (uint64_t)m->nr_populated;
-	s->sets[c->set].empty_pop_pages += (uint64_t)m->nr_empty_pop_pages;
+	t->populated_pages += (uint64_t)m->nr_populated;
+	t->empty_pop_pages += (uint64_t)m->nr_empty_pop_pages;
 }
 
 static void snap_counters(struct snap *s)
@@ -346,6 +358,8 @@ static int snap_locked_part(struct snap *s, bool detail)
 			s->nr_chunks = s->nr_sizes = 0;
 			s->overflow = false;
 			memset(s->sets, 0, sizeof(s->sets));
+			memset(&s->reserved, 0, sizeof(s->reserved));
+			s->static_used = pcpu_first.static_used;
 			s->st.free_bytes = s->st.populated_pages = s->st.empty_pop_pages = 0;
 			snap_counters(s);
 			pcpu_for_each_chunk(snap_chunk, s);
@@ -535,52 +549,128 @@ static int unit_node(unsigned u)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Text                                                                                      */
+/* The report: one description, emitted as text or JSON (emit.h)                             */
 /* ---------------------------------------------------------------------------------------- */
 
-/* The kernel's P() layout: "  name : value". */
-static void p_u(FILE *f, const char *name, uint64_t v)
+static void emit_alloc_info(struct pcpu_emit *e, const struct pcpu_stats *st)
 {
-	fprintf(f, "  %-20s: %12llu\n", name, (unsigned long long)v);
+	pcpu_emit_section_begin(e, "alloc_info", "Allocation Info");
+	pcpu_emit_u64(e, "unit_size", st->unit_size);
+	pcpu_emit_u64(e, "static_size", st->static_size);
+	pcpu_emit_u64(e, "reserved_size", st->reserved_size);
+	pcpu_emit_u64(e, "dyn_size", st->dyn_size);
+	pcpu_emit_u64(e, "page_size", st->page_size);
+	pcpu_emit_u64(e, "unit_stride", pcpu_geom.stride);
+	pcpu_emit_u64(e, "nr_cpus", st->nr_cpus);
+	pcpu_emit_u64(e, "nr_nodes", st->nr_nodes);
+	pcpu_emit_u64(e, "nr_groups", st->nr_groups);
+	pcpu_emit_section_end(e);
 }
 
-static void p_s(FILE *f, const char *name, const char *v)
+static void emit_global(struct pcpu_emit *e, const struct snap *s)
 {
-	fprintf(f, "  %-20s: %12s\n", name, v);
+	const struct pcpu_stats *st = &s->st;
+
+	pcpu_emit_section_begin(e, "global", "Global Stats");
+	pcpu_emit_u64(e, "nr_alloc", st->nr_alloc);
+	pcpu_emit_u64(e, "nr_dealloc", st->nr_dealloc);
+	pcpu_emit_u64(e, "nr_cur_alloc", st->nr_cur_alloc);
+	pcpu_emit_u64(e, "nr_max_alloc", st->nr_max_alloc);
+	pcpu_emit_u64(e, "nr_chunks", st->nr_chunks);
+	pcpu_emit_u64(e, "nr_max_chunks", st->nr_max_chunks);
+	pcpu_emit_u64(e, "min_alloc_size", st->min_alloc_size);
+	pcpu_emit_u64(e, "max_alloc_size", st->max_alloc_size);
+	pcpu_emit_u64(e, "empty_pop_pages", st->empty_pop_pages);
+	pcpu_emit_u64(e, "populated_pages", st->populated_pages);
+	pcpu_emit_u64(e, "free_bytes", st->free_bytes);
+	pcpu_emit_u64(e, "nowait_failures", st->nowait_failures);
+	pcpu_emit_u64(e, "zeroed_bytes", st->zeroed_bytes);
+	pcpu_emit_u64(e, "resident_bytes", st->resident_bytes);
+	pcpu_emit_bool(e, "resident_exact", st->resident_exact);
+	pcpu_emit_str(e, "resident_method", s->resident_method);
+	pcpu_emit_section_end(e);
 }
 
-static void print_rule(FILE *f, const char *title)
+static void emit_runtime(struct pcpu_emit *e, const struct snap *s)
 {
-	fprintf(f, "\n%s:\n----------------------------------------\n", title);
+	const struct pcpu_stats *st = &s->st;
+
+	pcpu_emit_section_begin(e, "runtime", "Runtime");
+	pcpu_emit_str(e, "cpu_mode", cpu_mode_name(st->cpu_mode));
+	pcpu_emit_str(e, "index_mode", index_mode_name(st->index_mode));
+	pcpu_emit_str(e, "index_fallback_reason", s->fallback_reason);
+	pcpu_emit_bool(e, "numa_available", st->numa_available);
+	pcpu_emit_u64(e, "bind_failures", st->bind_failures);
+	pcpu_emit_str(e, "zero_source", pcpu_zero_source == PCPU_ZERO_MEMFD ? "memfd" : "anon");
+	pcpu_emit_str(e, "zero_source_detail", zero_source_text());
+	pcpu_emit_bool(e, "zero_source_forced", pcpu_zero_source_forced);
+	if (pcpu_kernel_zero_page < 0)
+		pcpu_emit_null(e, "kernel_zero_page", "unknown");
+	else
+		pcpu_emit_bool(e, "kernel_zero_page", pcpu_kernel_zero_page);
+	pcpu_emit_u64(e, "memfd_fallbacks", s->memfd_fallbacks);
+	pcpu_emit_u64(e, "memfd_over_budget", s->memfd_over_budget);
+	pcpu_emit_u64(e, "balance_runs", st->balance_runs);
+	pcpu_emit_u64(e, "pages_populated", st->pages_populated);
+	pcpu_emit_u64(e, "pages_depopulated", st->pages_depopulated);
+	pcpu_emit_bool(e, "leak_tracking", __atomic_load_n(&pcpu_leaks_on, __ATOMIC_RELAXED));
+	pcpu_emit_section_end(e);
 }
 
-static void print_chunk(FILE *f, const struct chunk_snap *cs)
+/*
+ * The chunk sets, then the first chunk's regions. Live allocations: the sets' and the
+ * reserved region's nr_alloc add up to the global nr_cur_alloc; freed areas waiting to be
+ * zeroed are counted apart (nr_queued), neither live nor free yet.
+ */
+static void emit_set_counts(struct pcpu_emit *e, const struct set_snap *t)
 {
-	const char *label = chunk_label(cs);
+	pcpu_emit_u64(e, "nr_alloc", t->nr_alloc);
+	pcpu_emit_u64(e, "alloc_bytes", t->alloc_bytes);
+	pcpu_emit_u64(e, "nr_queued", t->nr_queued);
+	pcpu_emit_u64(e, "queued_bytes", t->queued_bytes);
+	pcpu_emit_u64(e, "free_bytes", t->free_bytes);
+}
 
-	fprintf(f, "Chunk %p:%s%s%s\n", (void *)cs->base, *label ? " <- " : "", label,
-		cs->isolated && !cs->to_depopulate && !cs->sidelined ? " (isolated)" : "");
-	p_s(f, "set", cs->reserved ? "reserved" : set_name(cs->set));
-	p_u(f, "slot", cs->reserved ? 0 : (uint64_t)cs->slot);
-	p_u(f, "nr_alloc", (uint64_t)cs->nr_alloc);
-	p_u(f, "empty_pop_pages", (uint64_t)cs->empty_pop_pages);
-	p_u(f, "populated_pages", (uint64_t)cs->nr_populated);
-	p_u(f, "nr_pages", (uint64_t)cs->nr_pages);
-	p_u(f, "first_bit", (uint64_t)cs->first_bit);
-	p_u(f, "free_bytes", (uint64_t)cs->free_bytes);
-	p_u(f, "contig_bytes", (uint64_t)cs->contig_bytes);
-	p_u(f, "scan_hint_bytes", (uint64_t)cs->scan_bytes);
-	p_u(f, "sum_frag", (uint64_t)cs->sum_frag);
-	p_u(f, "max_frag", (uint64_t)cs->max_frag);
-	p_u(f, "cur_min_alloc", (uint64_t)cs->min_alloc);
-	p_u(f, "cur_med_alloc", (uint64_t)cs->med_alloc);
-	p_u(f, "cur_max_alloc", (uint64_t)cs->max_alloc);
-	p_u(f, "memcg_aware", (uint64_t)(cs->set == 1));
-	p_u(f, "nr_queued", (uint64_t)cs->nr_queued);
-	p_u(f, "queued_bytes", (uint64_t)cs->queued_bytes);
-	if (!cs->reserved)
-		p_u(f, "resident_bytes", cs->resident);
-	fputc('\n', f);
+static void emit_sets(struct pcpu_emit *e, const struct snap *s)
+{
+	pcpu_emit_list_begin(e, "sets", "Chunk Sets");
+	for (int i = 0; i < PCPU_NR_SETS; i++) {
+		const struct set_snap *t = &s->sets[i];
+
+		pcpu_emit_row_begin(e);
+		pcpu_emit_str(e, "name", set_name(i));
+		pcpu_emit_u64(e, "chunks", t->chunks);
+		emit_set_counts(e, t);
+		pcpu_emit_u64(e, "populated_pages", t->populated_pages);
+		pcpu_emit_u64(e, "empty_pop_pages", t->empty_pop_pages);
+		pcpu_emit_u64(e, "resident_bytes", t->resident);
+		pcpu_emit_row_end(e);
+	}
+	pcpu_emit_list_end(e);
+
+	/* In the first chunk's pages, which the plain set counts. */
+	pcpu_emit_list_begin(e, "regions", "First Chunk Regions");
+	pcpu_emit_row_begin(e);
+	pcpu_emit_str(e, "name", "static");
+	pcpu_emit_u64(e, "size", s->st.static_size);
+	pcpu_emit_u64(e, "used", s->static_used);
+	pcpu_emit_row_end(e);
+	pcpu_emit_row_begin(e);
+	pcpu_emit_str(e, "name", "reserved");
+	pcpu_emit_u64(e, "size", s->st.reserved_size);
+	emit_set_counts(e, &s->reserved);
+	pcpu_emit_row_end(e);
+	pcpu_emit_list_end(e);
+}
+
+static void emit_unit(struct pcpu_emit *e, const struct snap *s, unsigned u)
+{
+	pcpu_emit_row_begin(e);
+	pcpu_emit_u64(e, "unit", u);
+	pcpu_emit_u64(e, "cpu", unit_cpu(u));
+	pcpu_emit_i64(e, "node", unit_node(u));
+	pcpu_emit_u64(e, "resident_bytes", s->unit_resident[u]);
+	pcpu_emit_row_end(e);
 }
 
 static int cmp_unit_desc(const void *a, const void *b, void *arg)
@@ -593,49 +683,29 @@ static int cmp_unit_desc(const void *a, const void *b, void *arg)
 	return (x > y) - (x < y);
 }
 
-static void print_unit(FILE *f, const struct snap *s, unsigned u)
-{
-	fprintf(f, "  unit %u (cpu %u, node %d): %llu bytes resident\n", u, unit_cpu(u),
-		unit_node(u), (unsigned long long)s->unit_resident[u]);
-}
-
-/*
- * Where the memory goes: every unit when there are few; else a summary (units touched,
- * per node), then the units holding the most.
- */
-static void print_units(FILE *f, const struct snap *s)
+/* Text, many units: a summary (units touched, per node), then the units holding the most. */
+static void emit_units_summary(struct pcpu_emit *e, const struct snap *s)
 {
 	unsigned n = pcpu_geom.nr_units, touched = 0;
 	uint64_t max = 0, total = s->st.resident_bytes;
 	unsigned *order;
 
-	fprintf(f, "  resident_bytes total %llu (%s%s)\n", (unsigned long long)total,
-		s->resident_method,
-		s->st.resident_exact ? ", zero-page and memfd page-cache mappings left out"
-		: !strcmp(s->resident_method, "pagemap")
-			? ", memfd page-cache mappings left out"
-			: ", pages mapping the shared zero page counted too");
-	if (n <= STATS_UNITS_LISTED) {
-		for (unsigned u = 0; u < n; u++)
-			print_unit(f, s, u);
-		return;
-	}
 	for (unsigned u = 0; u < n; u++) {
 		touched += s->unit_resident[u] != 0;
 		if (s->unit_resident[u] > max)
 			max = s->unit_resident[u];
 	}
-	fprintf(f, "  %u units, %u with resident memory; average %llu, max %llu bytes\n", n,
-		touched, (unsigned long long)(total / n), (unsigned long long)max);
+	pcpu_emit_text(e, "%u units, %u with resident memory; average %llu, max %llu bytes", n,
+		       touched, (unsigned long long)(total / n), (unsigned long long)max);
 	for (unsigned g = 0; g < pcpu_topo.nr_groups; g++) {
 		const struct pcpu_group *grp = &pcpu_topo.groups[g];
 		uint64_t sum = 0;
 
 		for (unsigned u = grp->first_unit; u < grp->first_unit + grp->nr_units; u++)
 			sum += s->unit_resident[u];
-		fprintf(f, "  node %d (units %u-%u): %llu bytes resident\n", grp->node,
-			grp->first_unit, grp->first_unit + grp->nr_units - 1,
-			(unsigned long long)sum);
+		pcpu_emit_text(e, "node %d (units %u-%u): %llu bytes resident", grp->node,
+			       grp->first_unit, grp->first_unit + grp->nr_units - 1,
+			       (unsigned long long)sum);
 	}
 	order = malloc(n * sizeof(*order));
 	if (!order)
@@ -643,309 +713,126 @@ static void print_units(FILE *f, const struct snap *s)
 	for (unsigned u = 0; u < n; u++)
 		order[u] = u;
 	qsort_r(order, n, sizeof(*order), cmp_unit_desc, s->unit_resident);
-	fprintf(f, "  largest:\n");
+	pcpu_emit_text(e, "largest:");
 	for (unsigned i = 0; i < n && i < STATS_UNITS_TOP && s->unit_resident[order[i]]; i++)
-		print_unit(f, s, order[i]);
+		emit_unit(e, s, order[i]);
 	free(order);
 }
 
-static void print_text(FILE *f, const struct snap *s)
+/* Where the memory goes: every unit (JSON always; text when there are few). */
+static void emit_units(struct pcpu_emit *e, const struct snap *s)
 {
-	const struct pcpu_stats *st = &s->st;
+	unsigned n = pcpu_geom.nr_units;
 
-	fprintf(f, "Percpu Memory Statistics (libpcpu %s)\n", PCPU_VERSION);
-	print_rule(f, "Allocation Info");
-	p_u(f, "unit_size", st->unit_size);
-	p_u(f, "static_size", st->static_size);
-	p_u(f, "reserved_size", st->reserved_size);
-	p_u(f, "dyn_size", st->dyn_size);
-	p_u(f, "page_size", st->page_size);
-	p_u(f, "unit_stride", pcpu_geom.stride);
-	p_u(f, "nr_units", st->nr_cpus);
-	p_u(f, "nr_nodes", st->nr_nodes);
-	p_u(f, "nr_groups", st->nr_groups);
-
-	print_rule(f, "Global Stats");
-	p_u(f, "nr_alloc", st->nr_alloc);
-	p_u(f, "nr_dealloc", st->nr_dealloc);
-	p_u(f, "nr_cur_alloc", st->nr_cur_alloc);
-	p_u(f, "nr_max_alloc", st->nr_max_alloc);
-	p_u(f, "nr_chunks", st->nr_chunks);
-	p_u(f, "nr_max_chunks", st->nr_max_chunks);
-	p_u(f, "min_alloc_size", st->min_alloc_size);
-	p_u(f, "max_alloc_size", st->max_alloc_size);
-	p_u(f, "empty_pop_pages", st->empty_pop_pages);
-	p_u(f, "populated_pages", st->populated_pages);
-	p_u(f, "free_bytes", st->free_bytes);
-	p_u(f, "nowait_failures", st->nowait_failures);
-	p_u(f, "zeroed_bytes", st->zeroed_bytes);
-	p_u(f, "resident_bytes", st->resident_bytes);
-
-	print_rule(f, "Runtime");
-	p_s(f, "cpu_mode", cpu_mode_name(st->cpu_mode));
-	p_s(f, "index_mode", index_mode_name(st->index_mode));
-	if (s->fallback_reason)
-		fprintf(f, "  %-20s: cid fell back to cpu: %s\n", "index_fallback",
-			s->fallback_reason);
-	p_s(f, "numa_binding", st->numa_available ? "yes" : "no");
-	p_u(f, "bind_failures", st->bind_failures);
-	p_s(f, "zero_source", zero_source_text());
-	p_u(f, "memfd_fallbacks", s->memfd_fallbacks);
-	p_u(f, "memfd_over_budget", s->memfd_over_budget);
-	p_u(f, "balance_runs", st->balance_runs);
-	p_u(f, "pages_populated", st->pages_populated);
-	p_u(f, "pages_depopulated", st->pages_depopulated);
-	p_s(f, "leak_tracking", __atomic_load_n(&pcpu_leaks_on, __ATOMIC_RELAXED) ? "on" : "off");
-
-	print_rule(f, "Chunk Sets");
-	for (int i = 0; i < PCPU_NR_SETS; i++) {
-		const struct set_snap *t = &s->sets[i];
-
-		fprintf(f, "  %-10s chunks %llu  nr_alloc %llu  free_bytes %llu  populated_pages "
-			   "%llu  empty_pop_pages %llu  resident_bytes %llu\n",
-			set_name(i), (unsigned long long)t->chunks, (unsigned long long)t->nr_alloc,
-			(unsigned long long)t->free_bytes, (unsigned long long)t->populated_pages,
-			(unsigned long long)t->empty_pop_pages, (unsigned long long)t->resident);
-	}
-
-	print_rule(f, "Accounting Domains");
-	if (pcpu_domain_stats_print)
-		pcpu_domain_stats_print(f);
+	pcpu_emit_list_begin(e, "units", "Resident Memory per Unit");
+	pcpu_emit_text(e, "resident_bytes total %llu (%s%s)",
+		       (unsigned long long)s->st.resident_bytes, s->resident_method,
+		       s->st.resident_exact ? ", zero-page and memfd page-cache mappings left out"
+		       : !strcmp(s->resident_method, "pagemap")
+			       ? ", memfd page-cache mappings left out"
+			       : ", pages mapping the shared zero page counted too");
+	if (pcpu_emit_is_json(e) || n <= STATS_UNITS_LISTED)
+		for (unsigned u = 0; u < n; u++)
+			emit_unit(e, s, u);
 	else
-		fprintf(f, "  (not linked in)\n");
+		emit_units_summary(e, s);
+	pcpu_emit_list_end(e);
+}
 
-	print_rule(f, "Resident Memory per Unit");
-	print_units(f, s);
+static void emit_chunk(struct pcpu_emit *e, const struct chunk_snap *cs)
+{
+	const char *label = chunk_label(cs);
+	bool isolated = cs->isolated && !cs->to_depopulate && !cs->sidelined;
+	char heading[128], base[32];
 
-	print_rule(f, "Per Chunk Stats");
+	snprintf(heading, sizeof(heading), "Chunk %p:%s%s%s", (void *)cs->base,
+		 *label ? " <- " : "", label, isolated ? " (isolated)" : "");
+	pcpu_emit_block_begin(e, heading);
+	if (pcpu_emit_is_json(e)) { /* the text heading says these */
+		snprintf(base, sizeof(base), "%p", (void *)cs->base);
+		pcpu_emit_str(e, "base_addr", base);
+		pcpu_emit_str(e, "label", *label ? label : NULL);
+		pcpu_emit_bool(e, "isolated", cs->isolated);
+	}
+	pcpu_emit_str(e, "set", cs->reserved ? "reserved" : set_name(cs->set));
+	pcpu_emit_u64(e, "slot", cs->reserved ? 0 : (uint64_t)cs->slot);
+	pcpu_emit_u64(e, "nr_alloc", (uint64_t)cs->nr_alloc);
+	pcpu_emit_u64(e, "alloc_bytes", (uint64_t)cs->alloc_bytes);
+	pcpu_emit_u64(e, "empty_pop_pages", (uint64_t)cs->empty_pop_pages);
+	pcpu_emit_u64(e, "populated_pages", (uint64_t)cs->nr_populated);
+	pcpu_emit_u64(e, "nr_pages", (uint64_t)cs->nr_pages);
+	pcpu_emit_u64(e, "first_bit", (uint64_t)cs->first_bit);
+	pcpu_emit_u64(e, "free_bytes", (uint64_t)cs->free_bytes);
+	pcpu_emit_u64(e, "contig_bytes", (uint64_t)cs->contig_bytes);
+	pcpu_emit_u64(e, "scan_hint_bytes", (uint64_t)cs->scan_bytes);
+	pcpu_emit_u64(e, "sum_frag", (uint64_t)cs->sum_frag);
+	pcpu_emit_u64(e, "max_frag", (uint64_t)cs->max_frag);
+	pcpu_emit_u64(e, "cur_min_alloc", (uint64_t)cs->min_alloc);
+	pcpu_emit_u64(e, "cur_med_alloc", (uint64_t)cs->med_alloc);
+	pcpu_emit_u64(e, "cur_max_alloc", (uint64_t)cs->max_alloc);
+	pcpu_emit_u64(e, "memcg_aware", (uint64_t)(!cs->reserved && cs->set == 1));
+	pcpu_emit_u64(e, "nr_queued", (uint64_t)cs->nr_queued);
+	pcpu_emit_u64(e, "queued_bytes", (uint64_t)cs->queued_bytes);
+	if (!cs->reserved) /* the reserved region's pages are the first chunk's */
+		pcpu_emit_u64(e, "resident_bytes", cs->resident);
+	pcpu_emit_block_end(e);
+}
+
+static void emit_report(FILE *f, bool json, const struct snap *s)
+{
+	struct pcpu_emit e;
+
+	pcpu_emit_begin(&e, f, json, "Percpu Memory Statistics (libpcpu " PCPU_VERSION ")");
+	if (json)
+		pcpu_emit_str(&e, "version", PCPU_VERSION);
+	emit_alloc_info(&e, &s->st);
+	emit_global(&e, s);
+	emit_runtime(&e, s);
+	emit_sets(&e, s);
+	if (pcpu_domain_stats_emit) {
+		pcpu_domain_stats_emit(&e);
+	} else if (json) {
+		pcpu_emit_null(&e, "domains", NULL);
+	} else {
+		pcpu_emit_list_begin(&e, "domains", "Accounting Domains");
+		pcpu_emit_text(&e, "(not linked in)");
+		pcpu_emit_list_end(&e);
+	}
+	emit_units(&e, s);
+	pcpu_emit_list_begin(&e, "chunks", "Per Chunk Stats");
 	for (size_t i = 0; i < s->nr_chunks; i++)
-		print_chunk(f, &s->chunks[i]);
+		emit_chunk(&e, &s->chunks[i]);
+	pcpu_emit_list_end(&e);
+	pcpu_emit_end(&e);
+}
+
+static void print_stats(FILE *f, bool json)
+{
+	struct snap s;
+	int err;
+
+	err = take_snapshot(&s, true);
+	if (err) {
+		struct pcpu_emit e;
+
+		pcpu_emit_begin(&e, f, json, NULL);
+		pcpu_emit_str(&e, "error", strerror(-err));
+		pcpu_emit_end(&e);
+		return;
+	}
+	emit_report(f, json, &s);
+	fflush(f);
+	snap_free(&s);
 }
 
 void pcpu_stats_print(FILE *f)
 {
-	struct snap s;
-	int err;
-
-	if (!f)
-		f = stderr;
-	err = take_snapshot(&s, true);
-	if (err) {
-		fprintf(f, "libpcpu: statistics unavailable: %s\n", strerror(-err));
-		return;
-	}
-	print_text(f, &s);
-	fflush(f);
-	snap_free(&s);
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* JSON                                                                                      */
-/* ---------------------------------------------------------------------------------------- */
-
-/* Members of one object: a comma before every member but the first. */
-struct jobj {
-	FILE *f;
-	bool more;
-};
-
-static void j_key(struct jobj *o, const char *k)
-{
-	fprintf(o->f, "%s\"%s\":", o->more ? "," : "", k);
-	o->more = true;
-}
-
-static void j_u(struct jobj *o, const char *k, uint64_t v)
-{
-	j_key(o, k);
-	fprintf(o->f, "%llu", (unsigned long long)v);
-}
-
-static void j_b(struct jobj *o, const char *k, bool v)
-{
-	j_key(o, k);
-	fputs(v ? "true" : "false", o->f);
-}
-
-/* Our strings are fixed ASCII messages, but escape anyway: output must always parse. */
-static void j_str(FILE *f, const char *v)
-{
-	fputc('"', f);
-	for (; *v; v++) {
-		unsigned char ch = (unsigned char)*v;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
-static void j_s(struct jobj *o, const char *k, const char *v)
-{
-	j_key(o, k);
-	if (v)
-		j_str(o->f, v);
-	else
-		fputs("null", o->f);
-}
-
-static void j_chunk(FILE *f, const struct chunk_snap *cs)
-{
-	struct jobj o = {.f = f};
-
-	fputc('{', f);
-	j_key(&o, "base_addr");
-	fprintf(f, "\"%p\"", (void *)cs->base);
-	j_s(&o, "label", *chunk_label(cs) ? chunk_label(cs) : NULL);
-	j_s(&o, "set", cs->reserved ? "reserved" : set_name(cs->set));
-	j_u(&o, "slot", cs->reserved ? 0 : (uint64_t)cs->slot);
-	j_b(&o, "isolated", cs->isolated);
-	j_u(&o, "nr_alloc", (uint64_t)cs->nr_alloc);
-	j_u(&o, "empty_pop_pages", (uint64_t)cs->empty_pop_pages);
-	j_u(&o, "populated_pages", (uint64_t)cs->nr_populated);
-	j_u(&o, "nr_pages", (uint64_t)cs->nr_pages);
-	j_u(&o, "first_bit", (uint64_t)cs->first_bit);
-	j_u(&o, "free_bytes", (uint64_t)cs->free_bytes);
-	j_u(&o, "contig_bytes", (uint64_t)cs->contig_bytes);
-	j_u(&o, "scan_hint_bytes", (uint64_t)cs->scan_bytes);
-	j_u(&o, "sum_frag", (uint64_t)cs->sum_frag);
-	j_u(&o, "max_frag", (uint64_t)cs->max_frag);
-	j_u(&o, "cur_min_alloc", (uint64_t)cs->min_alloc);
-	j_u(&o, "cur_med_alloc", (uint64_t)cs->med_alloc);
-	j_u(&o, "cur_max_alloc", (uint64_t)cs->max_alloc);
-	j_u(&o, "nr_queued", (uint64_t)cs->nr_queued);
-	j_u(&o, "queued_bytes", (uint64_t)cs->queued_bytes);
-	j_u(&o, "resident_bytes", cs->resident);
-	fputc('}', f);
-}
-
-static void print_json(FILE *f, const struct snap *s)
-{
-	const struct pcpu_stats *st = &s->st;
-	struct jobj o = {.f = f}, g;
-
-	fputc('{', f);
-	j_s(&o, "version", PCPU_VERSION);
-
-	j_key(&o, "alloc_info");
-	g = (struct jobj){.f = f};
-	fputc('{', f);
-	j_u(&g, "unit_size", st->unit_size);
-	j_u(&g, "static_size", st->static_size);
-	j_u(&g, "reserved_size", st->reserved_size);
-	j_u(&g, "dyn_size", st->dyn_size);
-	j_u(&g, "page_size", st->page_size);
-	j_u(&g, "unit_stride", pcpu_geom.stride);
-	j_u(&g, "nr_cpus", st->nr_cpus);
-	j_u(&g, "nr_nodes", st->nr_nodes);
-	j_u(&g, "nr_groups", st->nr_groups);
-	fputc('}', f);
-
-	j_key(&o, "global");
-	g = (struct jobj){.f = f};
-	fputc('{', f);
-	j_u(&g, "nr_alloc", st->nr_alloc);
-	j_u(&g, "nr_dealloc", st->nr_dealloc);
-	j_u(&g, "nr_cur_alloc", st->nr_cur_alloc);
-	j_u(&g, "nr_max_alloc", st->nr_max_alloc);
-	j_u(&g, "nr_chunks", st->nr_chunks);
-	j_u(&g, "nr_max_chunks", st->nr_max_chunks);
-	j_u(&g, "min_alloc_size", st->min_alloc_size);
-	j_u(&g, "max_alloc_size", st->max_alloc_size);
-	j_u(&g, "empty_pop_pages", st->empty_pop_pages);
-	j_u(&g, "populated_pages", st->populated_pages);
-	j_u(&g, "free_bytes", st->free_bytes);
-	j_u(&g, "nowait_failures", st->nowait_failures);
-	j_u(&g, "zeroed_bytes", st->zeroed_bytes);
-	j_u(&g, "resident_bytes", st->resident_bytes);
-	j_b(&g, "resident_exact", st->resident_exact);
-	j_s(&g, "resident_method", s->resident_method);
-	fputc('}', f);
-
-	j_key(&o, "runtime");
-	g = (struct jobj){.f = f};
-	fputc('{', f);
-	j_s(&g, "cpu_mode", cpu_mode_name(st->cpu_mode));
-	j_s(&g, "index_mode", index_mode_name(st->index_mode));
-	j_s(&g, "index_fallback_reason", s->fallback_reason);
-	j_b(&g, "numa_available", st->numa_available);
-	j_u(&g, "bind_failures", st->bind_failures);
-	j_s(&g, "zero_source", pcpu_zero_source == PCPU_ZERO_MEMFD ? "memfd" : "anon");
-	j_s(&g, "zero_source_detail", zero_source_text());
-	j_b(&g, "zero_source_forced", pcpu_zero_source_forced);
-	j_key(&g, "kernel_zero_page");
-	fputs(pcpu_kernel_zero_page < 0 ? "null" : pcpu_kernel_zero_page ? "true" : "false", f);
-	j_u(&g, "memfd_fallbacks", s->memfd_fallbacks);
-	j_u(&g, "memfd_over_budget", s->memfd_over_budget);
-	j_u(&g, "balance_runs", st->balance_runs);
-	j_u(&g, "pages_populated", st->pages_populated);
-	j_u(&g, "pages_depopulated", st->pages_depopulated);
-	j_b(&g, "leak_tracking", __atomic_load_n(&pcpu_leaks_on, __ATOMIC_RELAXED));
-	fputc('}', f);
-
-	j_key(&o, "sets");
-	fputc('[', f);
-	for (int i = 0; i < PCPU_NR_SETS; i++) {
-		const struct set_snap *t = &s->sets[i];
-
-		g = (struct jobj){.f = f};
-		fprintf(f, "%s{", i ? "," : "");
-		j_s(&g, "name", set_name(i));
-		j_u(&g, "chunks", t->chunks);
-		j_u(&g, "nr_alloc", t->nr_alloc);
-		j_u(&g, "free_bytes", t->free_bytes);
-		j_u(&g, "populated_pages", t->populated_pages);
-		j_u(&g, "empty_pop_pages", t->empty_pop_pages);
-		j_u(&g, "resident_bytes", t->resident);
-		fputc('}', f);
-	}
-	fputc(']', f);
-
-	j_key(&o, "domains");
-	if (pcpu_domain_stats_json)
-		pcpu_domain_stats_json(f);
-	else
-		fputs("null", f);
-
-	j_key(&o, "units");
-	fputc('[', f);
-	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
-		fprintf(f, "%s{\"unit\":%u,\"cpu\":%u,\"node\":%d,\"resident_bytes\":%llu}",
-			u ? "," : "", u, unit_cpu(u), unit_node(u),
-			(unsigned long long)s->unit_resident[u]);
-	fputc(']', f);
-
-	j_key(&o, "chunks");
-	fputc('[', f);
-	for (size_t i = 0; i < s->nr_chunks; i++) {
-		if (i)
-			fputc(',', f);
-		j_chunk(f, &s->chunks[i]);
-	}
-	fputs("]}\n", f);
+	print_stats(f ? f : stderr, false);
 }
 
 void pcpu_stats_print_json(FILE *f)
 {
-	struct snap s;
-	int err;
-
-	if (!f)
-		f = stdout;
-	err = take_snapshot(&s, true);
-	if (err) {
-		fputs("{\"error\":", f);
-		j_str(f, strerror(-err));
-		fputs("}\n", f);
-		return;
-	}
-	print_json(f, &s);
-	fflush(f);
-	snap_free(&s);
+	print_stats(f ? f : stdout, true);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -964,7 +851,7 @@ static void stats_at_exit_json(void)
 
 void pcpu_stats_init(void)
 {
-	const char *e = getenv("PCPU_STATS");
+	const char *e = pcpu_getenv("PCPU_STATS");
 
 	if (!e || !*e || !strcmp(e, "0"))
 		return;

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "util.h"
 
 #ifndef MFD_NOEXEC_SEAL
@@ -101,8 +102,8 @@ static bool fault_hit(const char *what)
 	long n;
 
 	if (fault_log < 0) {
-		const char *s = getenv("PCPU_FAULT");
-		const char *l = getenv("PCPU_FAULT_LOG");
+		const char *s = pcpu_getenv("PCPU_FAULT");
+		const char *l = pcpu_getenv("PCPU_FAULT_LOG");
 
 		fault_at = s ? atol(s) : -1;
 		fault_log = l && *l == '1';

@@ -5,7 +5,8 @@
 # trace (bpftrace), numa-vm (qemu for the emulated NUMA tests).
 set -euo pipefail
 
-want=(meson ninja-build pkg-config gcc clang libnuma-dev check systemtap-sdt-dev scdoc)
+want=(meson ninja-build pkg-config gcc clang libnuma-dev check systemtap-sdt-dev scdoc libjson-c-dev
+	libdw-dev)
 for g in "$@"; do
 	case "$g" in
 	bench) want+=(libjemalloc-dev gnuplot-nox) ;;

@@ -22,6 +22,7 @@
 #include "lib/alloc.h"
 #include "lib/domain.h"
 #include "mode_check.h"
+#include "stats_json.h"
 
 /* The documented charge of an accounted allocation of @size bytes. */
 static size_t charge(size_t size)
@@ -410,10 +411,11 @@ END_TEST
 
 START_TEST(test_create_args_and_stats)
 {
-	struct pcpu_domain *d;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
+	/* A quote, a control character and a byte that is not UTF-8. */
+	static const char odd[] = "odd\x01\xff";
+	struct pcpu_domain *d, *o;
+	json_object *j, *r;
+	char *text, *line, want[128];
 	void *h;
 
 	errno = 0;
@@ -421,30 +423,42 @@ START_TEST(test_create_args_and_stats)
 	ck_assert_int_eq(errno, EINVAL);
 	pcpu_domain_destroy(NULL);
 	d = pcpu_domain_create("tenant-\"42\"", 123456789);
+	o = pcpu_domain_create(odd, 0);
 	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_nonnull(o);
 	pcpu_domain_set_current(d);
 	h = pcpu_alloc(100, 0, PCPU_ACCOUNT);
 	ck_assert_ptr_nonnull(h);
 	pcpu_domain_set_current(NULL);
 
-	f = open_memstream(&buf, &len);
-	pcpu_domain_stats_print(f);
-	fclose(f);
-	ck_assert_ptr_nonnull(strstr(buf, "set 1 (accounted)"));
-	ck_assert_ptr_nonnull(strstr(buf, "tenant-\"42\""));
-	ck_assert_ptr_nonnull(strstr(buf, "123456789"));
-	free(buf);
+	/* The names survive JSON escaping; invalid UTF-8 becomes U+FFFD. */
+	j = stats_json_now();
+	r = jfind(j, "domains", "tenant-\"42\"");
+	ck_assert_int_eq(jint(r, "limit"), 123456789);
+	ck_assert_int_eq(jint(r, "usage"), (long long)charge(100));
+	ck_assert_int_eq(jint(r, "peak"), (long long)charge(100));
+	ck_assert_int_eq(jint(r, "allocs"), 1);
+	ck_assert_int_eq(jint(r, "failed"), 0);
+	r = jfind(j, "domains", "odd\x01\xef\xbf\xbd");
+	ck_assert_int_eq(jint(r, "usage"), 0);
+	ck_assert_int_eq(jint(r, "limit"), 0);
+	ck_assert_int_ge(jint(jfind(j, "sets", "accounted"), "nr_alloc"), 1);
+	ck_assert_int_ge(jint(jfind(j, "sets", "accounted"), "alloc_bytes"), 100);
+	json_object_put(j);
 
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	pcpu_domain_stats_json(f);
-	fclose(f);
-	ck_assert_ptr_nonnull(strstr(buf, "\"name\": \"tenant-\\\"42\\\"\""));
-	ck_assert_ptr_nonnull(strstr(buf, "\"accounted\""));
-	free(buf);
+	/* Text: one row per domain, the control character shown as '?'. */
+	text = stats_print_string(0);
+	line = strstr(text, "\n  tenant-\"42\" ");
+	ck_assert_ptr_nonnull(line);
+	snprintf(want, sizeof(want), " usage %zu  peak %zu  limit 123456789  allocs 1  failed 0\n",
+		 charge(100), charge(100));
+	ck_assert_ptr_eq(strstr(line, want), strchr(line + 1, '\n') - strlen(want) + 1);
+	ck_assert_ptr_nonnull(strstr(text, "\n  odd?\xff "));
+	free(text);
 
 	pcpu_free(h);
 	pcpu_domain_destroy(d);
+	pcpu_domain_destroy(o);
 }
 END_TEST
 

@@ -4,16 +4,25 @@
  * The leak report: every live allocation with its size and caller, grouped by call site,
  * the largest site first, callers resolved to symbols (this program is linked with
  * -rdynamic); freed allocations gone; allocations made before recording show an unknown
- * caller; PCPU_LEAKS=1 prints at exit.
+ * caller; PCPU_LEAKS=1 prints at exit; each site named by its call instruction, object file
+ * and (with libdw) source line.
  */
 #include <check.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pcpu.h>
 
+#include "pcpu_config.h"
 #include "spawn.h"
+
+#ifndef PCPU_TEST_DEBUG_INFO
+#define PCPU_TEST_DEBUG_INFO 0
+#endif
 
 #define OUT_MAX (1 << 20)
 
@@ -36,10 +45,13 @@ __attribute__((noinline)) void *leak_site_large(void)
 
 static char *report(void)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	/* Static, not automatic: gcc 12 -O3 would warn of a dangling pointer (stats_json.h). */
+	static char *buf;
+	static size_t len;
+	FILE *f;
 
+	buf = NULL;
+	f = open_memstream(&buf, &len);
 	ck_assert_ptr_nonnull(f);
 	pcpu_leaks_print(f);
 	fclose(f);
@@ -123,6 +135,121 @@ START_TEST(test_before_enable)
 }
 END_TEST
 
+/* The call site whose line the report must name (exported, so dladdr() can name it). */
+__attribute__((noinline)) void *leak_site_line(int *line)
+{
+	void *p = pcpu_alloc(2000, 0, 0); *line = __LINE__;
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+/*
+ * The report names the call instruction, not the return address: function+offset lands on
+ * the call of pcpu_alloc() inside the caller, the object is this program with the offset
+ * addr2line takes, and with libdw and debug information the file:line is the call's line.
+ */
+START_TEST(test_call_site)
+{
+	const unsigned char *fn = (const unsigned char *)(uintptr_t)leak_site_line, *call;
+	char *r, *p, exe[4096], want[4200];
+	struct link_map *lm = NULL;
+	const ElfW(Sym) *sym = NULL;
+	unsigned long off;
+	Dl_info di;
+	ssize_t n;
+	void *h;
+	int line = 0;
+
+	pcpu_leaks_enable();
+	h = leak_site_line(&line);
+	ck_assert_ptr_nonnull(h);
+	r = report();
+	p = strstr(r, "2000 bytes per CPU in 1 allocation from leak_site_line+0x");
+	ck_assert_msg(p, "report:\n%s", r);
+	off = strtoul(strchr(p, '+') + 1, NULL, 16);
+
+	/* Inside the caller, on a call whose target is pcpu_alloc(). */
+	ck_assert_int_ne(dladdr1(fn, &di, (void **)&sym, RTLD_DL_SYMENT), 0);
+	ck_assert_ptr_nonnull(sym);
+	ck_assert_uint_gt(off, 0);
+	ck_assert_uint_lt(off, sym->st_size);
+	call = fn + off;
+#if defined(__x86_64__)
+	{
+		int32_t rel;
+
+		ck_assert_msg(call[0] == 0xe8, "no call rel32 at leak_site_line+0x%lx", off);
+		memcpy(&rel, call + 1, sizeof(rel));
+		ck_assert_ptr_eq(call + 5 + rel, (const void *)(uintptr_t)pcpu_alloc);
+	}
+#elif defined(__aarch64__)
+	{
+		uint32_t insn;
+		int32_t imm;
+
+		memcpy(&insn, call, sizeof(insn));
+		ck_assert_msg((insn & 0xfc000000u) == 0x94000000u, "no BL at +0x%lx", off);
+		imm = (int32_t)(insn << 6) >> 6;
+		ck_assert_ptr_eq(call + (intptr_t)imm * 4, (const void *)(uintptr_t)pcpu_alloc);
+	}
+#endif
+
+	/* The object and the offset in it that addr2line takes. */
+	ck_assert_int_ne(dladdr1(call, &di, (void **)&lm, RTLD_DL_LINKMAP), 0);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	snprintf(want, sizeof(want), " (%s+0x%zx)\n", exe, (size_t)((uintptr_t)call - lm->l_addr));
+	ck_assert_msg(strstr(p, want) && strstr(p, want) < strchr(p, '\n') + 1,
+		      "no \"%s\" in:\n%s", want, r);
+
+	/* The source line of the call, where libdw and line tables are there. */
+	snprintf(want, sizeof(want), "test_leaks.c:%d (", line);
+	if (PCPU_HAVE_LIBDW && PCPU_TEST_DEBUG_INFO)
+		ck_assert_msg(strstr(p, want) && strstr(p, want) < strchr(p, '\n'),
+			      "no \"%s\" on the site's line:\n%s", want, r);
+	else if (strstr(p, " at ") && strstr(p, " at ") < strchr(p, '\n'))
+		ck_assert_msg(strstr(p, want) && strstr(p, want) < strchr(p, '\n'),
+			      "a wrong line:\n%s", r);
+	free(r);
+	pcpu_free(h);
+}
+END_TEST
+
+/*
+ * A call site in a shared object: named by the object's path while it is loaded; once it
+ * is unloaded the report shows the return address alone and reads nothing of it.
+ */
+START_TEST(test_unloaded_site)
+{
+	const char *path = getenv("PCPU_TEST_DSO");
+	void *(*fn)(size_t);
+	void *dso, *h;
+	char *r, *p;
+
+	ck_assert_ptr_nonnull(path);
+	pcpu_leaks_enable();
+	dso = dlopen(path, RTLD_NOW);
+	ck_assert_msg(dso, "dlopen: %s", dlerror());
+	fn = (void *(*)(size_t))(uintptr_t)dlsym(dso, "dso_leak_alloc");
+	ck_assert_ptr_nonnull(fn);
+	h = fn(48);
+	ck_assert_ptr_nonnull(h);
+	r = report();
+	p = strstr(r, "48 bytes per CPU in 1 allocation from dso_leak_alloc+0x");
+	ck_assert_msg(p, "report:\n%s", r);
+	ck_assert_ptr_nonnull(strstr(p, "libdso_leak.so+0x"));
+	free(r);
+	ck_assert_int_eq(dlclose(dso), 0);
+	r = report();
+	ck_assert_msg(strstr(r, "48 bytes per CPU in 1 allocation from 0x"), "report:\n%s", r);
+	ck_assert_ptr_nonnull(strstr(r, "(return address; in no loaded object)"));
+	free(r);
+	pcpu_free(h);
+}
+END_TEST
+
 static int child_main(const char *role)
 {
 	if (!strcmp(role, "leak")) {
@@ -162,6 +289,8 @@ static Suite *leaks_suite(void)
 	tcase_add_test(tc, test_grouped_largest_first);
 	tcase_add_test(tc, test_many_one_site);
 	tcase_add_test(tc, test_before_enable);
+	tcase_add_test(tc, test_call_site);
+	tcase_add_test(tc, test_unloaded_site);
 	tcase_add_test(tc, test_env_at_exit);
 	suite_add_tcase(s, tc);
 	return s;

@@ -4,7 +4,8 @@
  * Statistics: pcpu_stats_get() (arguments, the size prefix rule, counters, resident bytes,
  * consistency while other threads allocate), pcpu_stats_print() (the kernel's percpu_stats
  * sections, fragmentation, units, the cid fallback reason) and pcpu_stats_print_json()
- * (valid JSON that agrees with pcpu_stats_get()), and PCPU_STATS=1 / json at exit.
+ * (valid JSON, parsed with json-c, that agrees with pcpu_stats_get()); the chunk-set table
+ * against the allocations made; PCPU_STATS=1 / json at exit.
  * Environment-dependent cases run this program again as a child (see spawn.h).
  */
 #include <check.h>
@@ -17,8 +18,9 @@
 
 #include <pcpu.h>
 
-#include "json_check.h"
+#include "pcpu_config.h"
 #include "spawn.h"
+#include "stats_json.h"
 
 #define OUT_MAX (1 << 20)
 
@@ -31,22 +33,6 @@ static struct pcpu_stats get(void)
 	ck_assert_int_eq(pcpu_stats_get(&st), 0);
 	ck_assert_uint_eq(st.size, sizeof(st));
 	return st;
-}
-
-/* pcpu_stats_print() or _json() into a malloc'ed string. */
-static char *print_to_string(int json)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	ck_assert_ptr_nonnull(f);
-	if (json)
-		pcpu_stats_print_json(f);
-	else
-		pcpu_stats_print(f);
-	fclose(f);
-	return buf;
 }
 
 static int count_of(const char *s, const char *pat)
@@ -158,46 +144,98 @@ START_TEST(test_resident)
 }
 END_TEST
 
+/*
+ * Text: the value of "  @key : value" in section @title, or of "key value" in the row of
+ * that section whose label is @row (NULL: a section line). -1 when absent.
+ */
+static long long text_value(const char *s, const char *title, const char *row, const char *key)
+{
+	char head[64], pat[64];
+	const char *sec, *end, *p;
+
+	snprintf(head, sizeof(head), "\n%s:\n", title);
+	sec = strstr(s, head);
+	if (!sec)
+		return -1;
+	sec += strlen(head);
+	end = strstr(sec, "\n\n");
+	end = end ? end : sec + strlen(sec);
+	if (row) {
+		snprintf(pat, sizeof(pat), "\n  %s ", row);
+		p = strstr(sec - 1, pat);
+		if (!p || p > end)
+			return -1;
+		sec = p + 1;
+		end = strchr(sec, '\n');
+		snprintf(pat, sizeof(pat), "  %s ", key);
+	} else {
+		snprintf(pat, sizeof(pat), "\n  %-20s: ", key);
+		sec--;
+	}
+	p = strstr(sec, pat);
+	if (!p || (end && p > end))
+		return -1;
+	return strtoll(p + strlen(pat), NULL, 10);
+}
+
 START_TEST(test_print_text)
 {
 	void *a = pcpu_alloc(16, 16, 0), *b = pcpu_alloc(64, 16, 0), *c = pcpu_alloc(16, 16, 0);
+	void *d = pcpu_alloc(40, 0, PCPU_ACCOUNT);
+	json_object *j;
+	long long best = 0;
+	struct pcpu_stats st;
 	char *s;
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(d);
 	pcpu_free(b); /* a hole of 64 bytes before the last allocation */
-	s = print_to_string(0);
-	ck_assert_ptr_nonnull(strstr(s, "Allocation Info:"));
-	ck_assert_ptr_nonnull(strstr(s, "Global Stats:"));
-	ck_assert_ptr_nonnull(strstr(s, "Per Chunk Stats:"));
-	ck_assert_ptr_nonnull(strstr(s, "<- First Chunk"));
-	for (const char *k = "nr_alloc\0nr_dealloc\0nr_cur_alloc\0nr_max_alloc\0nr_chunks\0"
-			     "nr_max_chunks\0min_alloc_size\0max_alloc_size\0empty_pop_pages\0"
-			     "free_bytes\0contig_bytes\0scan_hint_bytes\0first_bit\0sum_frag\0"
-			     "max_frag\0cur_min_alloc\0cur_med_alloc\0cur_max_alloc\0"
-			     "populated_pages\0cpu_mode\0index_mode\0bind_failures\0"
-			     "balance_runs\0pages_populated\0pages_depopulated\0resident_bytes\0";
-	     *k; k += strlen(k) + 1)
-		ck_assert_msg(strstr(s, k), "no %s in:\n%s", k, s);
-	ck_assert_ptr_nonnull(strstr(s, "Chunk Sets:"));
-	ck_assert_ptr_nonnull(strstr(s, "accounted"));
-	ck_assert_ptr_nonnull(strstr(s, "Accounting Domains:"));
-	ck_assert_ptr_nonnull(strstr(s, "unit 0 (cpu 0, node "));
-	free(s);
+	s = stats_print_string(0);
+	st = get();
+	j = stats_json_now();
+	/* The counters in the text are those of the moment (nothing allocates meanwhile). */
+	ck_assert_int_eq(text_value(s, "Global Stats", NULL, "nr_alloc"), (long long)st.nr_alloc);
+	ck_assert_int_eq(text_value(s, "Global Stats", NULL, "nr_dealloc"), (long long)st.nr_dealloc);
+	ck_assert_int_eq(text_value(s, "Global Stats", NULL, "nr_cur_alloc"),
+			 (long long)st.nr_cur_alloc);
+	ck_assert_int_eq(text_value(s, "Global Stats", NULL, "max_alloc_size"),
+			 (long long)st.max_alloc_size);
+	ck_assert_int_eq(text_value(s, "Allocation Info", NULL, "unit_size"),
+			 (long long)st.unit_size);
+	ck_assert_int_eq(text_value(s, "Allocation Info", NULL, "nr_cpus"), (long long)st.nr_cpus);
+	/* One chunk-set table, its rows those of the JSON. */
+	ck_assert_int_eq(count_of(s, "Chunk Sets:"), 1);
+	ck_assert_msg(!strstr(s, "set 0 (plain)"), "a second set table:\n%s", s);
+	for (const char *set = "plain\0accounted\0"; *set; set += strlen(set) + 1) {
+		json_object *t = jfind(j, "sets", set);
 
-	s = print_to_string(1);
-	{
-		long long best = 0;
-
-		for (const char *p = strstr(s, "\"sum_frag\":"); p; p = strstr(p + 1, "\"sum_frag\":"))
-			if (json_number_after(p, "sum_frag") > best)
-				best = json_number_after(p, "sum_frag");
-		ck_assert_int_ge(best, 64);
+		ck_assert_int_eq(text_value(s, "Chunk Sets", set, "nr_alloc"), jint(t, "nr_alloc"));
+		ck_assert_int_eq(text_value(s, "Chunk Sets", set, "alloc_bytes"),
+				 jint(t, "alloc_bytes"));
+		ck_assert_int_eq(text_value(s, "Chunk Sets", set, "chunks"), jint(t, "chunks"));
 	}
+	ck_assert_int_eq(text_value(s, "Accounting Domains", "root", "allocs"),
+			 jint(jfind(j, "domains", "root"), "allocs"));
+	ck_assert_int_eq(text_value(s, "Resident Memory per Unit", "unit", "cpu"), 0);
+	ck_assert_int_eq(count_of(s, "\n  unit "), (int)pcpu_nr_cpus());
+	ck_assert_int_eq(count_of(s, "\nChunk 0x"),
+			 (int)json_object_array_length(jarray(j, "chunks")));
+	ck_assert_int_eq(count_of(s, "<- First Chunk"), 1);
+	/* Fragmentation: the 64-byte hole before c. */
+	for (size_t i = 0; i < json_object_array_length(jarray(j, "chunks")); i++) {
+		long long v = jint(json_object_array_get_idx(jarray(j, "chunks"), i), "sum_frag");
+
+		best = v > best ? v : best;
+	}
+	ck_assert_int_ge(best, 64);
+	ck_assert_int_ge(text_value(s, "Per Chunk Stats", NULL, "sum_frag"), 0);
+	json_object_put(j);
 	free(s);
 	pcpu_free(a);
 	pcpu_free(c);
+	pcpu_free(d);
 }
 END_TEST
 
@@ -205,22 +243,137 @@ START_TEST(test_print_json)
 {
 	void *p = pcpu_alloc(40, 8, 0);
 	struct pcpu_stats st;
-	char *s, *g;
+	json_object *j, *units;
 
 	ck_assert_ptr_nonnull(p);
-	s = print_to_string(1);
+	j = stats_json_now();
 	st = get();
-	ck_assert_msg(json_valid(s), "invalid JSON:\n%s", s);
-	g = strstr(s, "\"global\":");
-	ck_assert_ptr_nonnull(g);
-	ck_assert_int_eq(json_number_after(g, "nr_cur_alloc"), (long long)st.nr_cur_alloc);
-	ck_assert_int_eq(json_number_after(g, "nr_alloc"), (long long)st.nr_alloc);
-	ck_assert_int_eq(json_number_after(s, "nr_cpus"), (long long)st.nr_cpus);
-	ck_assert_int_eq(count_of(s, "{\"unit\":"), (int)pcpu_nr_cpus());
-	ck_assert_ptr_nonnull(strstr(s, "\"chunks\":[{"));
-	ck_assert_ptr_nonnull(strstr(s, "\"domains\":"));
-	free(s);
+	ck_assert_str_eq(jstr(j, "version"), PCPU_VERSION);
+	ck_assert_int_eq(jint(j, "global.nr_cur_alloc"), (long long)st.nr_cur_alloc);
+	ck_assert_int_eq(jint(j, "global.nr_alloc"), (long long)st.nr_alloc);
+	ck_assert_int_eq(jint(j, "global.nr_dealloc"), (long long)st.nr_dealloc);
+	ck_assert_int_eq(jint(j, "global.nr_chunks"), (long long)st.nr_chunks);
+	ck_assert_int_eq(jint(j, "global.min_alloc_size"), (long long)st.min_alloc_size);
+	ck_assert_int_eq(jint(j, "global.max_alloc_size"), (long long)st.max_alloc_size);
+	ck_assert_int_eq(jint(j, "alloc_info.nr_cpus"), (long long)st.nr_cpus);
+	ck_assert_int_eq(jint(j, "alloc_info.unit_size"), (long long)st.unit_size);
+	ck_assert_int_eq(jint(j, "alloc_info.page_size"), (long long)st.page_size);
+	ck_assert_str_eq(jstr(j, "runtime.index_mode"), "cpu");
+	ck_assert_ptr_null(jstr(j, "runtime.index_fallback_reason"));
+	units = jarray(j, "units");
+	ck_assert_uint_eq(json_object_array_length(units), pcpu_nr_cpus());
+	for (size_t u = 0; u < json_object_array_length(units); u++)
+		ck_assert_int_eq(jint(json_object_array_get_idx(units, u), "unit"), (long long)u);
+	ck_assert_uint_eq(json_object_array_length(jarray(j, "chunks")), st.nr_chunks + 1);
+	jfind(j, "domains", "root");
+	json_object_put(j);
 	pcpu_free(p);
+}
+END_TEST
+
+/* The sum of member @key over the chunks whose "set" is @set. */
+static long long chunks_sum(json_object *j, const char *set, const char *key)
+{
+	json_object *a = jarray(j, "chunks");
+	long long sum = 0;
+
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *c = json_object_array_get_idx(a, i);
+
+		if (!strcmp(jstr(c, "set"), set))
+			sum += jint(c, key);
+	}
+	return sum;
+}
+
+/* Every live allocation is in one set or the reserved region, and the chunks add up. */
+static void check_sets_add_up(json_object *j)
+{
+	long long live = jint(jfind(j, "regions", "reserved"), "nr_alloc");
+
+	for (const char *set = "plain\0accounted\0"; *set; set += strlen(set) + 1) {
+		json_object *t = jfind(j, "sets", set);
+
+		live += jint(t, "nr_alloc");
+		ck_assert_int_eq(chunks_sum(j, set, "nr_alloc"), jint(t, "nr_alloc"));
+		ck_assert_int_eq(chunks_sum(j, set, "alloc_bytes"), jint(t, "alloc_bytes"));
+		ck_assert_int_eq(chunks_sum(j, set, "nr_queued"), jint(t, "nr_queued"));
+		ck_assert_int_eq(chunks_sum(j, set, "free_bytes"), jint(t, "free_bytes"));
+	}
+	ck_assert_int_eq(live, jint(j, "global.nr_cur_alloc"));
+	ck_assert_int_eq(jint(j, "global.nr_cur_alloc"),
+			 jint(j, "global.nr_alloc") - jint(j, "global.nr_dealloc"));
+}
+
+/*
+ * The chunk-set table against the allocations made: N plain and M accounted allocations
+ * of known sizes show up as N and M more live allocations of those sizes (rounded up to
+ * the 4-byte granule) in their sets, and leave again when freed.
+ */
+START_TEST(test_set_table)
+{
+	static const size_t plain[] = {1, 7, 24, 100, 4096, 333};
+	static const size_t acct[] = {12, 64, 1000};
+	enum { N = sizeof(plain) / sizeof(plain[0]), M = sizeof(acct) / sizeof(acct[0]) };
+	void *hp[N], *ha[M];
+	long long pbytes = 0, abytes = 0, fbytes;
+	json_object *a, *b, *c;
+
+	a = stats_json_now();
+	check_sets_add_up(a);
+	for (int i = 0; i < N; i++) {
+		hp[i] = pcpu_alloc(plain[i], 0, 0);
+		ck_assert_ptr_nonnull(hp[i]);
+		pbytes += (long long)((plain[i] + 3) & ~(size_t)3);
+	}
+	for (int i = 0; i < M; i++) {
+		ha[i] = pcpu_alloc(acct[i], 0, PCPU_ACCOUNT);
+		ck_assert_ptr_nonnull(ha[i]);
+		abytes += (long long)((acct[i] + 3) & ~(size_t)3);
+	}
+	b = stats_json_now();
+	check_sets_add_up(b);
+	ck_assert_int_eq(jint(jfind(b, "sets", "plain"), "nr_alloc"),
+			 jint(jfind(a, "sets", "plain"), "nr_alloc") + N);
+	ck_assert_int_eq(jint(jfind(b, "sets", "plain"), "alloc_bytes"),
+			 jint(jfind(a, "sets", "plain"), "alloc_bytes") + pbytes);
+	ck_assert_int_eq(jint(jfind(b, "sets", "accounted"), "nr_alloc"),
+			 jint(jfind(a, "sets", "accounted"), "nr_alloc") + M);
+	ck_assert_int_eq(jint(jfind(b, "sets", "accounted"), "alloc_bytes"),
+			 jint(jfind(a, "sets", "accounted"), "alloc_bytes") + abytes);
+	ck_assert_int_ge(jint(jfind(b, "sets", "accounted"), "chunks"), 1);
+	ck_assert_int_eq(jint(b, "global.nr_alloc"), jint(a, "global.nr_alloc") + N + M);
+	ck_assert_int_eq(jint(b, "global.nr_dealloc"), jint(a, "global.nr_dealloc"));
+	ck_assert_int_eq(jint(b, "global.nr_cur_alloc"), jint(a, "global.nr_cur_alloc") + N + M);
+	ck_assert_int_eq(jint(jfind(b, "domains", "root"), "allocs"),
+			 jint(jfind(a, "domains", "root"), "allocs") + M);
+
+	/* Free two plain and one accounted: freed areas are queued or free, never live. */
+	pcpu_free(hp[1]);
+	pcpu_free(hp[4]);
+	pcpu_free(ha[2]);
+	fbytes = 8 + 4096;
+	c = stats_json_now();
+	check_sets_add_up(c);
+	ck_assert_int_eq(jint(jfind(c, "sets", "plain"), "nr_alloc"),
+			 jint(jfind(b, "sets", "plain"), "nr_alloc") - 2);
+	ck_assert_int_eq(jint(jfind(c, "sets", "plain"), "alloc_bytes"),
+			 jint(jfind(b, "sets", "plain"), "alloc_bytes") - fbytes);
+	ck_assert_int_eq(jint(jfind(c, "sets", "accounted"), "nr_alloc"),
+			 jint(jfind(b, "sets", "accounted"), "nr_alloc") - 1);
+	ck_assert_int_eq(jint(jfind(c, "sets", "accounted"), "alloc_bytes"),
+			 jint(jfind(b, "sets", "accounted"), "alloc_bytes") - 1000);
+	ck_assert_int_eq(jint(c, "global.nr_dealloc"), jint(b, "global.nr_dealloc") + 3);
+	ck_assert_int_eq(jint(jfind(c, "domains", "root"), "allocs"),
+			 jint(jfind(b, "domains", "root"), "allocs") - 1);
+	for (int i = 0; i < N; i++)
+		if (i != 1 && i != 4)
+			pcpu_free(hp[i]);
+	pcpu_free(ha[0]);
+	pcpu_free(ha[1]);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(c);
 }
 END_TEST
 
@@ -303,6 +456,14 @@ static int child_main(const char *role)
 		pcpu_stats_print(stdout);
 		return st.index_fallback ? 3 : 0;
 	}
+	if (!strcmp(role, "print-json")) {
+		struct pcpu_stats st = {.size = sizeof(st)};
+
+		if (pcpu_stats_get(&st))
+			return 1;
+		pcpu_stats_print_json(stdout);
+		return st.index_fallback ? 3 : 0;
+	}
 	return 2;
 }
 
@@ -313,16 +474,26 @@ START_TEST(test_env_at_exit)
 	int code;
 	char *out;
 
+	json_object *j, *t;
+
+	/* The child's one allocation of 24 bytes is live at exit. */
 	out = run_child("alloc-exit", text, &code);
 	ck_assert_int_eq(code, 0);
 	ck_assert_msg(strstr(out, "Percpu Memory Statistics"), "output:\n%s", out);
-	ck_assert_ptr_nonnull(strstr(out, "nr_cur_alloc"));
+	ck_assert_int_eq(text_value(out, "Global Stats", NULL, "nr_cur_alloc"), 1);
+	ck_assert_int_eq(text_value(out, "Chunk Sets", "plain", "alloc_bytes"), 24);
 	free(out);
 
 	out = run_child("alloc-exit", json, &code);
 	ck_assert_int_eq(code, 0);
-	ck_assert_msg(json_valid(out), "invalid JSON:\n%s", out);
-	ck_assert_int_ge(json_number_after(out, "nr_cur_alloc"), 1);
+	j = json_parse_strict(out);
+	ck_assert_int_eq(jint(j, "global.nr_alloc"), 1);
+	ck_assert_int_eq(jint(j, "global.nr_cur_alloc"), 1);
+	t = jfind(j, "sets", "plain");
+	ck_assert_int_eq(jint(t, "nr_alloc"), 1);
+	ck_assert_int_eq(jint(t, "alloc_bytes"), 24);
+	ck_assert_int_eq(jint(jfind(j, "sets", "accounted"), "nr_alloc"), 0);
+	json_object_put(j);
 	free(out);
 
 	out = run_child("alloc-exit", NULL, &code);
@@ -352,10 +523,21 @@ START_TEST(test_cid_fallback)
 {
 	const char *env[] = {"PCPU_CONF=index=cid,cpu_mode=getcpu", NULL};
 	int code;
-	char *out = run_child("print", env, &code);
+	char *out = run_child("print-json", env, &code);
+	json_object *j;
+	const char *why;
 
 	ck_assert_msg(code == 3, "exit %d, output:\n%s", code, out); /* index_fallback set */
-	ck_assert_ptr_nonnull(strstr(out, "cid fell back to cpu: "));
+	j = json_parse_strict(out);
+	ck_assert_str_eq(jstr(j, "runtime.index_mode"), "cpu");
+	why = jstr(j, "runtime.index_fallback_reason");
+	ck_assert_msg(why && *why, "no fallback reason:\n%s", out);
+	json_object_put(j);
+	free(out);
+	out = run_child("print", env, &code);
+	ck_assert_int_eq(code, 3);
+	ck_assert_msg(strstr(out, "index_fallback_reason: ") && !strstr(out, "index_fallback_reason:         none"),
+		      "output:\n%s", out);
 	free(out);
 }
 END_TEST
@@ -372,6 +554,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(tc, test_resident);
 	tcase_add_test(tc, test_print_text);
 	tcase_add_test(tc, test_print_json);
+	tcase_add_test(tc, test_set_table);
 	tcase_add_test(tc, test_consistent);
 	tcase_add_test(tc, test_env_at_exit);
 	tcase_add_test(tc, test_many_units);

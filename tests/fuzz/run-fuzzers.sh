@@ -79,7 +79,9 @@ cflags() {
 
 libs() {
 	case $1 in
-	api) echo "-lnuma -lpthread -ldl" ;;
+	# libdw when the configuration copied from a meson build has it (leak report lines)
+	api) echo "-lnuma -lpthread -ldl$(grep -qs 'PCPU_HAVE_LIBDW 1' "$out/pcpu_config.h" &&
+		echo " -ldw")" ;;
 	*) echo "" ;;
 	esac
 }

@@ -27,6 +27,7 @@
 #include <pcpu.h>
 
 #include "bench.h"
+#include "emit.h"
 
 static const char *const groups[] = {"hot", "alloc", "memory", "read"};
 #define NR_GROUPS 4
@@ -426,20 +427,10 @@ static void print_table(FILE *f)
 		fprintf(f, "  %s\n", notes[i]);
 }
 
+/* The project's one JSON string writer (lib/emit.c, compiled into the bench). */
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	pcpu_emit_json_string(f, s);
 }
 
 static void print_json(FILE *f)

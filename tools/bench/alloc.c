@@ -64,28 +64,52 @@ struct impl_ctx {
 	struct lrseq_pool *pool;  /* librseq */
 };
 
+/* librseq through these, so that the group builds without it (and then skips its rows). */
 #ifdef PCPU_BENCH_LIBRSEQ
 #define HAVE_LIBRSEQ 1
+static struct lrseq_pool *rs_open(unsigned ncpus, size_t len, size_t stride)
+{
+	return lrseq_pool_open_items(ncpus, len, stride);
+}
+static void rs_close(struct lrseq_pool *pool)
+{
+	lrseq_pool_close(pool);
+}
+static inline void *rs_alloc(struct lrseq_pool *pool, bool zero)
+{
+	return lrseq_obj_alloc(pool, zero);
+}
+static inline void rs_free(void *obj, size_t stride)
+{
+	lrseq_obj_free(obj, stride);
+}
+static int rs_thread_init(void)
+{
+	return lrseq_thread_init();
+}
 #else
 #define HAVE_LIBRSEQ 0
-/* Never called: the librseq rows are skipped when the bench was built without it. */
-static struct lrseq_pool *lrseq_pool_open_items(unsigned ncpus, size_t len, size_t stride)
+static struct lrseq_pool *rs_open(unsigned ncpus, size_t len, size_t stride)
 {
 	(void)ncpus, (void)len, (void)stride;
 	return NULL;
 }
-static void lrseq_pool_close(struct lrseq_pool *pool)
+static void rs_close(struct lrseq_pool *pool)
 {
 	(void)pool;
 }
-static void *lrseq_obj_alloc(struct lrseq_pool *pool, bool zero)
+static inline void *rs_alloc(struct lrseq_pool *pool, bool zero)
 {
 	(void)pool, (void)zero;
 	return NULL;
 }
-static void lrseq_obj_free(void *obj, size_t stride)
+static inline void rs_free(void *obj, size_t stride)
 {
 	(void)obj, (void)stride;
+}
+static int rs_thread_init(void)
+{
+	return -1;
 }
 #endif
 
@@ -106,7 +130,7 @@ static bool ctx_open(struct impl_ctx *c, enum impl impl, size_t size, long nobj)
 		return true;
 	if (!HAVE_LIBRSEQ)
 		return false;
-	if (lrseq_thread_init()) {
+	if (rs_thread_init()) {
 		note("alloc: librseq: rseq registration failed, column skipped");
 		return false;
 	}
@@ -122,14 +146,14 @@ static bool ctx_open(struct impl_ctx *c, enum impl impl, size_t size, long nobj)
 				c->stride <<= 1;
 		}
 	}
-	c->pool = lrseq_pool_open_items(c->ncpus, size, c->stride);
+	c->pool = rs_open(c->ncpus, size, c->stride);
 	return c->pool != NULL;
 }
 
 static void ctx_close(struct impl_ctx *c)
 {
 	if (c->pool)
-		lrseq_pool_close(c->pool);
+		rs_close(c->pool);
 	c->pool = NULL;
 }
 
@@ -139,9 +163,9 @@ static inline void *obj_alloc(const struct impl_ctx *c)
 	case I_PCPU:
 		return peer_alloc(PEER_PCPU, c->size, c->ncpus);
 	case I_LRSEQ:
-		return lrseq_obj_alloc(c->pool, true);
+		return rs_alloc(c->pool, true);
 	case I_LRSEQ_RAW:
-		return lrseq_obj_alloc(c->pool, false);
+		return rs_alloc(c->pool, false);
 	case I_JEMALLOC:
 		return peer_alloc(PEER_JEMALLOC, c->size, c->ncpus);
 	case I_GLIBC:
@@ -159,7 +183,7 @@ static inline void obj_free(const struct impl_ctx *c, void *obj)
 		break;
 	case I_LRSEQ:
 	case I_LRSEQ_RAW:
-		lrseq_obj_free(obj, c->stride);
+		rs_free(obj, c->stride);
 		break;
 	case I_JEMALLOC:
 		peer_free(PEER_JEMALLOC, obj, c->size, c->ncpus);
@@ -285,7 +309,7 @@ static void *pair_thread_main(void *arg)
 
 	if (t->pin >= 0)
 		pin_self(t->pin);
-	if (is_lrseq(t->c->impl) && lrseq_thread_init())
+	if (is_lrseq(t->c->impl) && rs_thread_init())
 		t->failed = true;
 	/* Warm up this thread's path in the allocator (its CPU's caches, its rseq area). */
 	if (!t->failed && !pairs_loop(t->c, t->n / 64 + 1))
@@ -598,8 +622,6 @@ static void sizes(void)
 void group_alloc(void)
 {
 	set_topo_label();
-	if (!HAVE_LIBRSEQ)
-		note("alloc: %s", LIBRSEQ_ABSENT);
 	if (part("pairs"))
 		pairs();
 	if (part("threads"))

@@ -471,10 +471,10 @@ static void print_load(FILE *f, bool md)
 	double start = load_start.ok ? load_start.avg[0] / (double)online_cpus : -1;
 
 	if (load_start.ok)
-		fprintf(f, "%sload average at the start: %.2f %.2f %.2f (1-minute: %.2f per CPU)\n",
+		fprintf(f, "%sLoad average at the start: %.2f %.2f %.2f (1-minute: %.2f per CPU)\n",
 			li, load_start.avg[0], load_start.avg[1], load_start.avg[2], start);
 	if (load_end.ok)
-		fprintf(f, "%sload average at the end: %.2f %.2f %.2f (1-minute: %.2f per CPU, the"
+		fprintf(f, "%sLoad average at the end: %.2f %.2f %.2f (1-minute: %.2f per CPU, the"
 			   " bench's own threads included)\n",
 			li, load_end.avg[0], load_end.avg[1], load_end.avg[2],
 			load_end.avg[0] / (double)online_cpus);
@@ -723,6 +723,29 @@ static void md_cell(FILE *f, const char *s)
 	fputc(' ', f);
 }
 
+/* What each group measures, for the Markdown sections. */
+static const char *group_about(const char *group)
+{
+	if (!strcmp(group, "hot"))
+		return "Nanoseconds per counter update, from 1 thread and from one thread per CPU"
+		       " (pinned and unpinned): libpcpu's this-CPU add beside hand-made peers and"
+		       " librseq's rseq add.";
+	if (!strcmp(group, "alloc"))
+		return "Allocating and freeing per-CPU objects: the caller's ns and the whole"
+		       " process's CPU ns per object, at 2 real CPUs and fake topologies (the process"
+		       " on the real CPUs). Every object comes back zero on every CPU: librseq"
+		       " allocates with zmalloc; its malloc row does not zero and is not the same"
+		       " work. Padded arrays are one cache line per CPU, zeroed. The last table"
+		       " divides each topology's pair figure by the real-CPU one.";
+	if (!strcmp(group, "memory"))
+		return "What a per-CPU 8-byte counter costs in memory (Pss), after freeing and"
+		       " trimming, and with one CPU allowed out of 2, 64 or 256.";
+	if (!strcmp(group, "read"))
+		return "Summing per-CPU counters over every CPU: one counter over and over, and"
+		       " 10,000 counters in one pass.";
+	return NULL;
+}
+
 /* print_markdown - the whole run as doc/perf.md: machine, command, one table per group. */
 static void print_markdown(FILE *f)
 {
@@ -761,6 +784,8 @@ static void print_markdown(FILE *f)
 			group = r->group;
 			cpu_cols = group_has_cpu(group);
 			fprintf(f, "\n## %s\n\n", group);
+			if (group_about(group))
+				fprintf(f, "%s\n\n", group_about(group));
 			fputs("| benchmark | params | implementation | median | min..max | unit |"
 			      " vs libpcpu |",
 			      f);

@@ -685,7 +685,7 @@ static void print_table(FILE *f)
 		if (strcmp(group, r->group)) {
 			group = r->group;
 			cpu_cols = group_has_cpu(group);
-			fprintf(f, "\n[%s]\n%-*s  %-*s  %-*s  %*s %-*s %-6s  %-10s", group, wb,
+			fprintf(f, "\n[%s]\n%-*s  %-*s  %-*s  %*s %-*s %-7s  %s", group, wb,
 				"benchmark", wp, "params", wi, "implementation", wv, "median", wr,
 				"min..max", "unit", "vs libpcpu");
 			if (cpu_cols)
@@ -696,9 +696,9 @@ static void print_table(FILE *f)
 			fputc('\n', f);
 		}
 		row_cells(r, &c);
-		fprintf(f, "%-*s  %-*s  %-*s  %*s %-*s %-6s  %-10s", wb, new_bench ? r->bench : "",
+		fprintf(f, "%-*s  %-*s  %-*s  %*s %-*s %-7s  %*s", wb, new_bench ? r->bench : "",
 			wp, new_params ? r->params : "", wi, r->impl, wv, c.v, wr, c.range, r->unit,
-			c.ratio);
+			cpu_cols ? 10 : 0, c.ratio);
 		if (cpu_cols)
 			fprintf(f, "  %*s %-*s  %s", wc, c.cpu, wcr, c.crange, c.cratio);
 		fputc('\n', f);

@@ -1399,6 +1399,8 @@ int main(int argc, char **argv)
 		break;
 	case FMT_CSV:
 		print_csv(stdout);
+		/* CSV has no place for them: the load and any WARNING go to stderr. */
+		print_load(stderr, false);
 		break;
 	case FMT_MARKDOWN:
 		print_markdown(stdout);

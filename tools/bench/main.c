@@ -660,21 +660,11 @@ static bool group_has_cpu(const char *group)
 
 static void print_table(FILE *f)
 {
-	int wb = 9, wp = 6, wi = 14, wv = 6, wr = 8, wc = 6, wcr = 8;
+	int wb = 0, wp = 0, wi = 0, wv = 0, wr = 0, wc = 0, wcr = 0;
 	const char *group = "";
 	bool cpu_cols = false;
 	struct cells c;
 
-	for (int i = 0; i < nr_rows; i++) {
-		row_cells(&rows[i], &c);
-		MAXW(wb, rows[i].bench);
-		MAXW(wp, rows[i].params);
-		MAXW(wi, rows[i].impl);
-		MAXW(wv, c.v);
-		MAXW(wr, c.range);
-		MAXW(wc, c.cpu);
-		MAXW(wcr, c.crange);
-	}
 	print_header(f);
 	for (int i = 0; i < nr_rows; i++) {
 		const struct row *r = &rows[i];
@@ -685,6 +675,18 @@ static void print_table(FILE *f)
 		if (strcmp(group, r->group)) {
 			group = r->group;
 			cpu_cols = group_has_cpu(group);
+			/* Columns as wide as this group's widest cell. */
+			wb = 9, wp = 6, wi = 14, wv = 6, wr = 8, wc = 6, wcr = 8;
+			for (int j = i; j < nr_rows && !strcmp(rows[j].group, group); j++) {
+				row_cells(&rows[j], &c);
+				MAXW(wb, rows[j].bench);
+				MAXW(wp, rows[j].params);
+				MAXW(wi, rows[j].impl);
+				MAXW(wv, c.v);
+				MAXW(wr, c.range);
+				MAXW(wc, c.cpu);
+				MAXW(wcr, c.crange);
+			}
 			fprintf(f, "\n[%s]\n%-*s  %-*s  %-*s  %*s %-*s %-7s  %s", group, wb,
 				"benchmark", wp, "params", wi, "implementation", wv, "median", wr,
 				"min..max", "unit", "vs libpcpu");

@@ -496,7 +496,10 @@ static void print_load(FILE *f, bool md)
 			noisiest->bench, noisiest->params, noisiest->impl);
 }
 
-/* Rows sorted by group, then bench and params in order of first appearance, then arrival. */
+/*
+ * Rows sorted by group, then bench and params in order of first appearance, then libpcpu,
+ * then the others in order of arrival.
+ */
 static int cmp_rows(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -504,6 +507,9 @@ static int cmp_rows(const void *a, const void *b)
 	for (int k = 0; k < 3; k++)
 		if (x->order[k] != y->order[k])
 			return x->order[k] - y->order[k];
+	/* libpcpu first in each row group, whichever ran first. */
+	if (x->baseline != y->baseline)
+		return y->baseline - x->baseline;
 	return x->seq - y->seq;
 }
 

@@ -743,8 +743,8 @@ static const char *group_about(const char *group)
 		       " process's CPU ns per object, at 2 real CPUs and fake topologies (the process"
 		       " on the real CPUs). Every object comes back zero on every CPU: librseq"
 		       " allocates with zmalloc; its malloc row does not zero and is not the same"
-		       " work. Padded arrays are one cache line per CPU, zeroed. The last table"
-		       " divides each topology's pair figure by the real-CPU one.";
+		       " work. Padded arrays are one cache line per CPU, zeroed. The rows \"/ real-CPU"
+		       " figure\" divide each topology's pair figure by the real-CPU one.";
 	if (!strcmp(group, "memory"))
 		return "What a per-CPU 8-byte counter costs in memory (Pss), after freeing and"
 		       " trimming, and with one CPU allowed out of 2, 64 or 256.";
@@ -1361,9 +1361,10 @@ int main(int argc, char **argv)
 	if (opt.list) {
 		for (size_t j = 0; j < NR_JOBS; j++)
 			if (group_selected(jobs[j].group))
-				printf("%-7s %-34s PCPU_CONF=%-26s %s\n", jobs[j].group, jobs[j].label,
-				       jobs[j].conf ? jobs[j].conf : "(inherited)",
-				       jobs[j].confine ? "one CPU" : "all CPUs");
+				printf("%-7s %-34s PCPU_CONF=%-26s %s%s%s\n", jobs[j].group,
+				       jobs[j].label, jobs[j].conf ? jobs[j].conf : "(inherited)",
+				       jobs[j].confine ? "one CPU " : "all CPUs",
+				       jobs[j].params ? " " : "", jobs[j].params ? jobs[j].params : "");
 		return 0;
 	}
 

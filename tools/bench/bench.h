@@ -17,9 +17,12 @@
 #include <stdint.h>
 #include <time.h>
 
+/* Most repetitions of one figure. */
+#define MAX_REPS 64
+
 struct bench_opts {
 	bool full;      /* --full: long suite */
-	int reps;       /* runs per measurement; the median is reported */
+	int reps;       /* runs per measurement; min, median and max are reported */
 	double target;  /* seconds one timed run should last */
 	const char *params; /* child: job parameters (e.g. "confined") */
 };
@@ -45,6 +48,37 @@ static inline uint64_t now_ns(void)
 double median(double *v, int n);
 
 /*
+ * proc_cpu_ns - CPU time of the whole process so far, every thread (the library's balancer
+ * included), user + system, from getrusage(RUSAGE_SELF).
+ */
+uint64_t proc_cpu_ns(void);
+
+/*
+ * struct reps - the repetitions of one figure: the caller's value per operation and, where
+ * measured, the whole process's CPU ns per operation.
+ */
+struct reps {
+	double v[MAX_REPS];
+	double cpu[MAX_REPS];
+	int n;
+	bool has_cpu;
+};
+
+/* A timed stretch: wall clock and process CPU time at its start. */
+struct stopwatch {
+	uint64_t wall, cpu;
+};
+
+static inline void stopwatch_start(struct stopwatch *w)
+{
+	w->cpu = proc_cpu_ns();
+	w->wall = now_ns();
+}
+
+/* reps_add - one repetition of @ops operations timed by @w: wall and CPU ns per op. */
+void reps_add(struct reps *r, const struct stopwatch *w, double ops);
+
+/*
  * report - one result row (in a child, written to the parent's pipe).
  * @group, @bench: what is measured; @params: the x value (threads, size, CPUs);
  * @impl: who is measured; @baseline: this row is the "libpcpu" the ratios divide by.
@@ -52,6 +86,15 @@ double median(double *v, int n);
  */
 void report(const char *group, const char *bench, const char *params, const char *impl,
 	    double value, const char *unit, bool baseline);
+/*
+ * report_reps - one result row from the @n repetitions in @runs (caller's value per op):
+ * min, median and max go to the parent.
+ */
+void report_reps(const char *group, const char *bench, const char *params, const char *impl,
+		 const double *runs, int n, const char *unit, bool baseline);
+/* report_cpu - the same from @r, with the process CPU ns per op where @r has them. */
+void report_cpu(const char *group, const char *bench, const char *params, const char *impl,
+		const struct reps *r, const char *unit, bool baseline);
 /* note - a free-text remark shown under the table. */
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* progress - what the child is doing now, for the parent's progress line. */
@@ -111,6 +154,13 @@ struct lrseq_pool *lrseq_pool_open(unsigned ncpus);
 void lrseq_pool_close(struct lrseq_pool *pool);
 uint64_t *lrseq_alloc(struct lrseq_pool *pool, bool zero);
 void lrseq_free(uint64_t *ctr);
+/*
+ * Objects of any size for the alloc group: a COW-zero pool of @item_len-byte items for
+ * @ncpus CPUs with a per-CPU stride of @stride bytes (0: librseq's default).
+ */
+struct lrseq_pool *lrseq_pool_open_items(unsigned ncpus, size_t item_len, size_t stride);
+void *lrseq_obj_alloc(struct lrseq_pool *pool, bool zero);
+void lrseq_obj_free(void *obj, size_t stride);
 uint64_t *lrseq_copy(uint64_t *ctr, unsigned cpu);
 int lrseq_thread_init(void);
 void lrseq_add_loop(uint64_t *ctr, long n);
@@ -118,6 +168,14 @@ uint64_t lrseq_sum(uint64_t *ctr, unsigned ncpus);
 unsigned lrseq_possible_cpus(void);
 /* Bytes between two CPUs' copies of one counter (librseq's default pool stride). */
 extern const size_t lrseq_stride;
+
+/*
+ * The alloc group's 8-byte pair at every topology: the parent adds, per implementation, the
+ * ratio of each fake topology's figure to the real CPUs' one (the row whose params end in
+ * REAL_CPUS).
+ */
+#define FLAT_BENCH "alloc+free 8 B pair"
+#define REAL_CPUS " (real)"
 
 /* The groups: each runs in its own child process. */
 void group_hot(void);

@@ -247,7 +247,7 @@ static void measure(enum hot_variant v, const char *impl, bool baseline)
 		progress("hot: %s, %s", impl, params);
 		for (r = 0; r < bopt.reps && r < 64; r++)
 			runs[r] = hot_run(v, nthreads, pin, iters);
-		report("hot", "update", params, impl, median(runs, r), "ns/op", baseline);
+		report_reps("hot", "update", params, impl, runs, r, "ns/op", baseline);
 	}
 }
 

@@ -42,6 +42,53 @@ struct lrseq_pool *lrseq_pool_open(unsigned ncpus)
 	return (struct lrseq_pool *)pool;
 }
 
+/*
+ * lrseq_pool_open_items - as lrseq_pool_open, for @item_len-byte items (librseq rounds the
+ * length up to a power of two) with a per-CPU @stride (0: librseq's default, 64 KiB). A
+ * larger stride lets a pool of a million items live in a few ranges rather than thousands,
+ * each of them several mappings.
+ */
+struct lrseq_pool *lrseq_pool_open_items(unsigned ncpus, size_t item_len, size_t stride)
+{
+	struct rseq_mempool_attr *attr = rseq_mempool_attr_create();
+	struct rseq_mempool *pool = NULL;
+
+	if (!attr) {
+		note("librseq: rseq_mempool_attr_create failed");
+		return NULL;
+	}
+	if (rseq_mempool_attr_set_percpu(attr, stride, (int)ncpus) ||
+	    rseq_mempool_attr_set_populate_policy(attr, RSEQ_MEMPOOL_POPULATE_COW_ZERO))
+		note("librseq: setting the pool attributes failed");
+	else
+		pool = rseq_mempool_create("pcpu-bench-alloc", item_len, attr);
+	rseq_mempool_attr_destroy(attr);
+	if (!pool)
+		note("librseq: rseq_mempool_create of %zu-byte items for %u CPUs (stride %zu) failed",
+		     item_len, ncpus, stride);
+	return (struct lrseq_pool *)pool;
+}
+
+/*
+ * lrseq_obj_alloc - one item. @zero: rseq_mempool_percpu_zmalloc, which leaves every CPU's
+ * copy zero as pcpu_alloc() does; else rseq_mempool_percpu_malloc, which touches no copy.
+ */
+void *lrseq_obj_alloc(struct lrseq_pool *pool, bool zero)
+{
+	struct rseq_mempool *p = (struct rseq_mempool *)pool;
+
+	return zero ? rseq_mempool_percpu_zmalloc(p) : rseq_mempool_percpu_malloc(p);
+}
+
+/* lrseq_obj_free - free an item of a pool opened with @stride (0: the default). */
+void lrseq_obj_free(void *obj, size_t stride)
+{
+	if (stride)
+		rseq_mempool_percpu_free(obj, stride);
+	else
+		rseq_mempool_percpu_free(obj);
+}
+
 void lrseq_pool_close(struct lrseq_pool *pool)
 {
 	if (rseq_mempool_destroy((struct rseq_mempool *)pool))

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -43,9 +45,11 @@ struct job {
 static const struct job jobs[] = {
 	{"hot", "hot, real CPUs", NULL, NULL, false},
 	{"hot", "hot, getcpu mode", "cpu_mode=getcpu", "getcpu", false},
-	{"alloc", "alloc, real CPUs", NULL, NULL, false},
-	{"alloc", "alloc, fake 64x4", "topology=64x4", NULL, false},
-	{"alloc", "alloc, fake 256x4", "topology=256x4", NULL, false},
+	/* alloc: the parameter lists the parts to run at that topology (see alloc.c). */
+	{"alloc", "alloc, real CPUs", NULL, "pairs,threads,orders,sizes", false},
+	{"alloc", "alloc, fake 64x4", "topology=64x4", "pairs,orders,sizes", false},
+	{"alloc", "alloc, fake 1024x16", "topology=1024x16", "pairs,orders", false},
+	{"alloc", "alloc, fake 4096x64", "topology=4096x64", "pairs", false},
 	{"memory", "memory, real CPUs", NULL, NULL, false},
 	{"memory", "memory, 1 CPU, index=cpu", "index=cpu", "confined-cpu", true},
 	{"memory", "memory, 1 CPU, index=cid", "index=cid", "confined-cid", true},
@@ -67,8 +71,13 @@ static const struct job jobs[] = {
 
 struct row {
 	char group[16], bench[80], params[64], impl[64], unit[16];
-	double value, ratio;
+	int n;                  /* repetitions */
+	double min, value, max; /* the caller's figure: value is the median */
+	bool has_cpu;           /* the process's CPU ns per op were measured */
+	double cmin, cpu, cmax;
+	double ratio, cratio;   /* value / libpcpu's value, cpu / libpcpu's cpu */
 	bool baseline;
+	bool noisy;             /* (max - min) / median above NOISE_LIMIT, caller or CPU */
 	int order[3]; /* group, bench, params: rank of first appearance */
 	int seq;
 };
@@ -78,7 +87,12 @@ static int nr_rows;
 static char **notes;
 static int nr_notes;
 
-enum format { FMT_TABLE, FMT_JSON, FMT_CSV };
+enum format { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_MARKDOWN };
+
+/* A figure whose repetitions spread more than this, (max - min) / median, is flagged. */
+#define NOISE_LIMIT 0.10
+/* Above this load per CPU, from other processes, the figures are flagged. */
+#define LOAD_LIMIT 0.5
 
 static struct {
 	enum format format;
@@ -90,6 +104,8 @@ static struct {
 
 static uint64_t t_start;
 static bool progress_shown;
+/* The command line, for the Markdown header. */
+static char command[1024];
 
 /* ---------------------------------------------------------------------------------------- */
 /* Progress line                                                                            */
@@ -148,12 +164,12 @@ static void copy_field(char *dst, size_t size, const char *src)
 /* parse_line - one line of the child protocol (see util.c). */
 static void parse_line(char *line, int job, int njobs)
 {
-	char *f[8];
+	char *f[16];
 	int n = 0;
 	char *save = NULL, *tok;
 
 	line[strcspn(line, "\n")] = '\0';
-	for (tok = strtok_r(line, "\t", &save); tok && n < 8; tok = strtok_r(NULL, "\t", &save))
+	for (tok = strtok_r(line, "\t", &save); tok && n < 16; tok = strtok_r(NULL, "\t", &save))
 		f[n++] = tok;
 	if (n < 1)
 		return;
@@ -161,7 +177,7 @@ static void parse_line(char *line, int job, int njobs)
 		show_progress(job, njobs, f[1], false);
 	} else if (!strcmp(f[0], "N") && n >= 2) {
 		add_note("%s", f[1]);
-	} else if (!strcmp(f[0], "R") && n == 8) {
+	} else if (!strcmp(f[0], "R") && n == 14) {
 		struct row *r;
 
 		rows = realloc(rows, sizeof(*rows) * (size_t)(nr_rows + 1));
@@ -173,9 +189,18 @@ static void parse_line(char *line, int job, int njobs)
 		copy_field(r->bench, sizeof(r->bench), f[2]);
 		copy_field(r->params, sizeof(r->params), f[3]);
 		copy_field(r->impl, sizeof(r->impl), f[4]);
-		r->value = strtod(f[5], NULL);
-		copy_field(r->unit, sizeof(r->unit), f[6]);
-		r->baseline = f[7][0] == '1';
+		copy_field(r->unit, sizeof(r->unit), f[5]);
+		r->baseline = f[6][0] == '1';
+		r->n = atoi(f[7]);
+		r->min = strtod(f[8], NULL);
+		r->value = strtod(f[9], NULL);
+		r->max = strtod(f[10], NULL);
+		r->has_cpu = strcmp(f[11], "-") != 0;
+		if (r->has_cpu) {
+			r->cmin = strtod(f[11], NULL);
+			r->cpu = strtod(f[12], NULL);
+			r->cmax = strtod(f[13], NULL);
+		}
 		r->seq = nr_rows++;
 	}
 }
@@ -268,6 +293,7 @@ static void compute_ratios(void)
 		struct row *r = &rows[i];
 
 		r->ratio = NAN;
+		r->cratio = NAN;
 		for (int j = 0; j < nr_rows; j++) {
 			struct row *b = &rows[j];
 
@@ -276,12 +302,206 @@ static void compute_ratios(void)
 				continue;
 			if (b->value != 0)
 				r->ratio = r->value / b->value;
+			if (r->has_cpu && b->has_cpu && b->cpu != 0)
+				r->cratio = r->cpu / b->cpu;
 			break;
 		}
 	}
 }
 
-/* Rows sorted by group, then bench and params in order of first appearance, then arrival. */
+static struct row *add_row(void)
+{
+	struct row *r;
+
+	rows = realloc(rows, sizeof(*rows) * (size_t)(nr_rows + 1));
+	if (!rows)
+		die("out of memory");
+	r = &rows[nr_rows];
+	memset(r, 0, sizeof(*r));
+	r->seq = nr_rows++;
+	return r;
+}
+
+/*
+ * derive_flatness - for the alloc group's FLAT_BENCH rows at fake topologies, one more row
+ * per implementation: its figure divided by the same implementation's on the real CPUs
+ * (params ending in REAL_CPUS), for the caller's ns and the process CPU ns alike. A ratio of
+ * medians: it has no spread of its own.
+ */
+static void derive_flatness(void)
+{
+	size_t sl = strlen(REAL_CPUS);
+	int n = nr_rows;
+
+	for (int i = 0; i < n; i++) {
+		size_t pl = strlen(rows[i].params);
+		struct row x, *d;
+		int j;
+
+		if (strcmp(rows[i].group, "alloc") || strcmp(rows[i].bench, FLAT_BENCH) ||
+		    (pl >= sl && !strcmp(rows[i].params + pl - sl, REAL_CPUS)))
+			continue;
+		for (j = 0; j < n; j++) {
+			size_t ql = strlen(rows[j].params);
+
+			if (!strcmp(rows[j].group, "alloc") && !strcmp(rows[j].bench, FLAT_BENCH) &&
+			    !strcmp(rows[j].impl, rows[i].impl) && ql >= sl &&
+			    !strcmp(rows[j].params + ql - sl, REAL_CPUS))
+				break;
+		}
+		if (j == n || rows[j].value == 0)
+			continue;
+		x = rows[i];
+		d = add_row();
+		copy_field(d->group, sizeof(d->group), "alloc");
+		copy_field(d->bench, sizeof(d->bench), FLAT_BENCH ": / real-CPU figure");
+		copy_field(d->params, sizeof(d->params), x.params);
+		copy_field(d->impl, sizeof(d->impl), x.impl);
+		copy_field(d->unit, sizeof(d->unit), "x");
+		d->n = 1;
+		d->min = d->value = d->max = x.value / rows[j].value;
+		d->has_cpu = x.has_cpu && rows[j].has_cpu && rows[j].cpu != 0;
+		if (d->has_cpu)
+			d->cmin = d->cpu = d->cmax = x.cpu / rows[j].cpu;
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Noise: spread of the repetitions, load of the machine                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+static double spread(double min, double med, double max)
+{
+	return med != 0 ? (max - min) / fabs(med) : 0;
+}
+
+static int nr_noisy, nr_repeated;
+static const struct row *noisiest;
+static double noisiest_spread;
+
+/* find_noise - flag the noisy rows; after sort_rows, which moves them. */
+static void find_noise(void)
+{
+	for (int i = 0; i < nr_rows; i++) {
+		struct row *r = &rows[i];
+		double sv, sc = 0;
+
+		if (r->n < 2)
+			continue;
+		nr_repeated++;
+		sv = spread(r->min, r->value, r->max);
+		if (r->has_cpu)
+			sc = spread(r->cmin, r->cpu, r->cmax);
+		if (sc > sv)
+			sv = sc;
+		if (sv > NOISE_LIMIT) {
+			r->noisy = true;
+			nr_noisy++;
+		}
+		if (sv > noisiest_spread) {
+			noisiest_spread = sv;
+			noisiest = r;
+		}
+	}
+}
+
+struct load {
+	double avg[3];        /* getloadavg: 1, 5 and 15 minutes */
+	uint64_t busy_ticks;  /* /proc/stat: every CPU's non-idle time, in clock ticks */
+	uint64_t own_cpu_ns;  /* this process and its waited-for children */
+	uint64_t when;        /* now_ns() */
+	bool ok, busy_ok;
+};
+
+static struct load load_start, load_end;
+static long online_cpus = 1;
+
+static void read_load(struct load *l)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	unsigned long long v[8] = {0};
+	struct rusage self, kids;
+
+	l->when = now_ns();
+	l->ok = getloadavg(l->avg, 3) == 3;
+	l->busy_ok = false;
+	if (f) {
+		/* cpu user nice system idle iowait irq softirq steal */
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+			l->busy_ticks = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+			l->busy_ok = true;
+		}
+		fclose(f);
+	}
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	l->own_cpu_ns = 0;
+	for (int i = 0; i < 2; i++) {
+		const struct rusage *ru = i ? &kids : &self;
+
+		l->own_cpu_ns += ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) *
+					 1000000000u +
+				 ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) * 1000u;
+	}
+}
+
+/*
+ * others_per_cpu - CPUs kept busy by other processes during the run, per online CPU: every
+ * CPU's busy time from /proc/stat minus this bench's own (its children included). The end
+ * load average cannot say this: it counts the bench's own threads. Negative: unknown.
+ */
+static double others_per_cpu(void)
+{
+	double elapsed = (double)(load_end.when - load_start.when) / 1e9;
+	double busy, own;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (!load_start.busy_ok || !load_end.busy_ok || elapsed < 1 || hz <= 0)
+		return -1;
+	busy = (double)(load_end.busy_ticks - load_start.busy_ticks) / (double)hz;
+	own = (double)(load_end.own_cpu_ns - load_start.own_cpu_ns) / 1e9;
+	busy -= own;
+	return (busy > 0 ? busy : 0) / elapsed / (double)online_cpus;
+}
+
+/* print_load - the load lines and every WARNING, @md: as a Markdown list. */
+static void print_load(FILE *f, bool md)
+{
+	const char *li = md ? "- " : "";
+	double others = others_per_cpu();
+	double start = load_start.ok ? load_start.avg[0] / (double)online_cpus : -1;
+
+	if (load_start.ok)
+		fprintf(f, "%sLoad average at the start: %.2f %.2f %.2f (1-minute: %.2f per CPU)\n",
+			li, load_start.avg[0], load_start.avg[1], load_start.avg[2], start);
+	if (load_end.ok)
+		fprintf(f, "%sLoad average at the end: %.2f %.2f %.2f (1-minute: %.2f per CPU, the"
+			   " bench's own threads included)\n",
+			li, load_end.avg[0], load_end.avg[1], load_end.avg[2],
+			load_end.avg[0] / (double)online_cpus);
+	if (others >= 0)
+		fprintf(f, "%sCPU time taken by other processes during the run: %.2f per CPU\n",
+			li, others);
+	if (start > LOAD_LIMIT)
+		fprintf(f, "%sWARNING: load %.2f per CPU at the start (above %.1f): the figures are"
+			   " not to be trusted\n",
+			li, start, LOAD_LIMIT);
+	if (others > LOAD_LIMIT)
+		fprintf(f, "%sWARNING: other processes used %.2f of each CPU during the run"
+			   " (above %.1f): the figures are not to be trusted\n",
+			li, others, LOAD_LIMIT);
+	if (nr_noisy)
+		fprintf(f, "%sWARNING: %d of %d repeated figures spread more than %.0f %% ((max -"
+			   " min) / median, marked !); the worst, %.0f %%: %s, %s, %s\n",
+			li, nr_noisy, nr_repeated, NOISE_LIMIT * 100, noisiest_spread * 100,
+			noisiest->bench, noisiest->params, noisiest->impl);
+}
+
+/*
+ * Rows sorted by group, then bench and params in order of first appearance, then libpcpu,
+ * then the others in order of arrival.
+ */
 static int cmp_rows(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
@@ -289,6 +509,9 @@ static int cmp_rows(const void *a, const void *b)
 	for (int k = 0; k < 3; k++)
 		if (x->order[k] != y->order[k])
 			return x->order[k] - y->order[k];
+	/* libpcpu first in each row group, whichever ran first. */
+	if (x->baseline != y->baseline)
+		return y->baseline - x->baseline;
 	return x->seq - y->seq;
 }
 
@@ -367,64 +590,241 @@ static void format_value(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.0f", v);
 }
 
-static void format_ratio(char *buf, size_t size, const struct row *r)
+static void format_ratio(char *buf, size_t size, double ratio)
 {
-	if (isnan(r->ratio) || isinf(r->ratio))
+	if (isnan(ratio) || isinf(ratio))
 		snprintf(buf, size, "-");
-	else if (r->ratio < 10)
-		snprintf(buf, size, "%.2fx", r->ratio);
+	else if (ratio < 10)
+		snprintf(buf, size, "%.2fx", ratio);
 	else
-		snprintf(buf, size, "%.1fx", r->ratio);
+		snprintf(buf, size, "%.1fx", ratio);
 }
 
 static void print_header(FILE *f)
 {
 	fprintf(f, "pcpu-bench %d.%d.%d: %s, %ld online CPUs, %s, glibc %s, libpcpu mode %s\n",
 		PCPU_VERSION_MAJOR, PCPU_VERSION_MINOR, PCPU_VERSION_PATCH, machine_cpu,
-		sysconf(_SC_NPROCESSORS_ONLN), machine_kernel, gnu_get_libc_version(),
-		cpu_mode_str());
-	fprintf(f, "%s suite, median of %d runs; vs libpcpu = value / libpcpu's value in this run"
-		   " (above 1.00x: costs more than libpcpu)\n",
-		bopt.full ? "full" : "default", bopt.reps);
+		online_cpus, machine_kernel, gnu_get_libc_version(), cpu_mode_str());
+	fprintf(f, "%s suite, %d runs per figure: median, then min..max (! marks a spread above"
+		   " %.0f %%); vs libpcpu = value / libpcpu's value in this run (above 1.00x: costs"
+		   " more than libpcpu, or for a rate, does more)\n",
+		bopt.full ? "full" : "default", bopt.reps, NOISE_LIMIT * 100);
+	fputs("CPU/op: the whole process's CPU time per operation (getrusage, every thread: the"
+	      " library's balancer included)\n",
+	      f);
 }
+
+/* One row's cells, formatted. */
+struct cells {
+	char v[24], range[56], ratio[16], cpu[24], crange[56], cratio[16];
+};
+
+static void format_range(char *buf, size_t size, int n, double min, double max, bool noisy)
+{
+	char a[24], b[24];
+
+	if (n < 2) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	format_value(a, sizeof(a), min);
+	format_value(b, sizeof(b), max);
+	snprintf(buf, size, "%s..%s%s", a, b, noisy ? " !" : "");
+}
+
+static void row_cells(const struct row *r, struct cells *c)
+{
+	bool nv = r->n > 1 && spread(r->min, r->value, r->max) > NOISE_LIMIT;
+	bool nc = r->n > 1 && r->has_cpu && spread(r->cmin, r->cpu, r->cmax) > NOISE_LIMIT;
+
+	format_value(c->v, sizeof(c->v), r->value);
+	format_range(c->range, sizeof(c->range), r->n, r->min, r->max, nv);
+	format_ratio(c->ratio, sizeof(c->ratio), r->ratio);
+	if (r->has_cpu) {
+		format_value(c->cpu, sizeof(c->cpu), r->cpu);
+		format_range(c->crange, sizeof(c->crange), r->n, r->cmin, r->cmax, nc);
+		format_ratio(c->cratio, sizeof(c->cratio), r->cratio);
+	} else {
+		snprintf(c->cpu, sizeof(c->cpu), "-");
+		snprintf(c->crange, sizeof(c->crange), "-");
+		snprintf(c->cratio, sizeof(c->cratio), "-");
+	}
+}
+
+static bool group_has_cpu(const char *group)
+{
+	for (int i = 0; i < nr_rows; i++)
+		if (!strcmp(rows[i].group, group) && rows[i].has_cpu)
+			return true;
+	return false;
+}
+
+#define MAXW(w, s)                                                                                 \
+	do {                                                                                       \
+		int l_ = (int)strlen(s);                                                           \
+		if (l_ > (w))                                                                      \
+			(w) = l_;                                                                  \
+	} while (0)
 
 static void print_table(FILE *f)
 {
-	int wb = 9, wp = 6, wi = 14;
+	int wb = 0, wp = 0, wi = 0, wv = 0, wr = 0, wc = 0, wcr = 0;
 	const char *group = "";
+	bool cpu_cols = false;
+	struct cells c;
 
-	for (int i = 0; i < nr_rows; i++) {
-		int lb = (int)strlen(rows[i].bench), lp = (int)strlen(rows[i].params);
-		int li = (int)strlen(rows[i].impl);
-
-		wb = lb > wb ? lb : wb;
-		wp = lp > wp ? lp : wp;
-		wi = li > wi ? li : wi;
-	}
 	print_header(f);
 	for (int i = 0; i < nr_rows; i++) {
 		const struct row *r = &rows[i];
 		bool new_bench = i == 0 || strcmp(r->bench, rows[i - 1].bench) ||
 				 strcmp(r->group, rows[i - 1].group);
 		bool new_params = new_bench || strcmp(r->params, rows[i - 1].params);
-		char v[32], ratio[32];
 
 		if (strcmp(group, r->group)) {
 			group = r->group;
-			fprintf(f, "\n[%s]\n%-*s  %-*s  %-*s  %10s %-6s  %s\n", group, wb, "benchmark",
-				wp, "params", wi, "implementation", "value", "unit", "vs libpcpu");
+			cpu_cols = group_has_cpu(group);
+			/* Columns as wide as this group's widest cell. */
+			wb = 9, wp = 6, wi = 14, wv = 6, wr = 8, wc = 6, wcr = 8;
+			for (int j = i; j < nr_rows && !strcmp(rows[j].group, group); j++) {
+				row_cells(&rows[j], &c);
+				MAXW(wb, rows[j].bench);
+				MAXW(wp, rows[j].params);
+				MAXW(wi, rows[j].impl);
+				MAXW(wv, c.v);
+				MAXW(wr, c.range);
+				MAXW(wc, c.cpu);
+				MAXW(wcr, c.crange);
+			}
+			fprintf(f, "\n[%s]\n%-*s  %-*s  %-*s  %*s %-*s %-7s  %s", group, wb,
+				"benchmark", wp, "params", wi, "implementation", wv, "median", wr,
+				"min..max", "unit", "vs libpcpu");
+			if (cpu_cols)
+				fprintf(f, "  %*s %-*s  %s", wc, "CPU/op", wcr, "min..max",
+					"vs libpcpu");
+			fputc('\n', f);
 		} else if (new_bench) {
 			fputc('\n', f);
 		}
-		format_value(v, sizeof(v), r->value);
-		format_ratio(ratio, sizeof(ratio), r);
-		fprintf(f, "%-*s  %-*s  %-*s  %10s %-6s  %s\n", wb, new_bench ? r->bench : "", wp,
-			new_params ? r->params : "", wi, r->impl, v, r->unit, ratio);
+		row_cells(r, &c);
+		fprintf(f, "%-*s  %-*s  %-*s  %*s %-*s %-7s  %*s", wb, new_bench ? r->bench : "",
+			wp, new_params ? r->params : "", wi, r->impl, wv, c.v, wr, c.range, r->unit,
+			cpu_cols ? 10 : 0, c.ratio);
+		if (cpu_cols)
+			fprintf(f, "  %*s %-*s  %s", wc, c.cpu, wcr, c.crange, c.cratio);
+		fputc('\n', f);
 	}
 	if (nr_notes)
 		fputs("\nnotes:\n", f);
 	for (int i = 0; i < nr_notes; i++)
 		fprintf(f, "  %s\n", notes[i]);
+	fputc('\n', f);
+	print_load(f, false);
+}
+
+/* A Markdown table cell: a | would end the cell. */
+static void md_cell(FILE *f, const char *s)
+{
+	fputs("| ", f);
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc(' ', f);
+}
+
+/* What each group measures, for the Markdown sections. */
+static const char *group_about(const char *group)
+{
+	if (!strcmp(group, "hot"))
+		return "Nanoseconds per counter update, from 1 thread and from one thread per CPU"
+		       " (pinned and unpinned): libpcpu's this-CPU add beside hand-made peers and"
+		       " librseq's rseq add.";
+	if (!strcmp(group, "alloc"))
+		return "Allocating and freeing per-CPU objects: the caller's ns and the whole"
+		       " process's CPU ns per object, at 2 real CPUs and fake topologies (the process"
+		       " on the real CPUs). Every object comes back zero on every CPU: librseq"
+		       " allocates with zmalloc; its malloc row does not zero and is not the same"
+		       " work. Padded arrays are one cache line per CPU, zeroed. The rows \"/ real-CPU"
+		       " figure\" divide each topology's pair figure by the real-CPU one.";
+	if (!strcmp(group, "memory"))
+		return "What a per-CPU 8-byte counter costs in memory (Pss), after freeing and"
+		       " trimming, and with one CPU allowed out of 2, 64 or 256.";
+	if (!strcmp(group, "read"))
+		return "Summing per-CPU counters over every CPU: one counter over and over, and"
+		       " 10,000 counters in one pass.";
+	return NULL;
+}
+
+/* print_markdown - the whole run as doc/perf.md: machine, command, one table per group. */
+static void print_markdown(FILE *f)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	const char *group = "";
+	bool cpu_cols = false;
+	struct cells c;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+	fputs("# libpcpu performance\n\n"
+	      "Generated by `pcpu-bench --markdown`; regenerate it with the command below, on a"
+	      " quiet machine. The README's summary comes from these tables.\n\n",
+	      f);
+	fprintf(f, "- Machine: %s, %ld online CPUs\n", machine_cpu, online_cpus);
+	fprintf(f, "- Kernel: %s, glibc %s, libpcpu %d.%d.%d in CPU mode %s\n", machine_kernel,
+		gnu_get_libc_version(), PCPU_VERSION_MAJOR, PCPU_VERSION_MINOR, PCPU_VERSION_PATCH,
+		cpu_mode_str());
+	fprintf(f, "- Date: %s\n", date);
+	fprintf(f, "- Command: `%s`\n", command);
+	fprintf(f, "- Suite: %s, %d runs per figure: the median, then min and max of the runs"
+		   " (! marks a spread (max - min) / median above %.0f %%)\n",
+		bopt.full ? "full" : "default", bopt.reps, NOISE_LIMIT * 100);
+	fputs("- vs libpcpu: the value divided by libpcpu's of the same row in this run (above"
+	      " 1.00x: costs more than libpcpu, or for a rate, does more)\n"
+	      "- CPU/op: the whole process's CPU time per operation (getrusage: every thread, the"
+	      " library's balancer included)\n",
+	      f);
+	print_load(f, true);
+	for (int i = 0; i < nr_rows; i++) {
+		const struct row *r = &rows[i];
+
+		if (strcmp(group, r->group)) {
+			group = r->group;
+			cpu_cols = group_has_cpu(group);
+			fprintf(f, "\n## %s\n\n", group);
+			if (group_about(group))
+				fprintf(f, "%s\n\n", group_about(group));
+			fputs("| benchmark | params | implementation | median | min..max | unit |"
+			      " vs libpcpu |",
+			      f);
+			if (cpu_cols)
+				fputs(" CPU/op | min..max | vs libpcpu |", f);
+			fputs("\n|---|---|---|--:|--:|---|--:|", f);
+			if (cpu_cols)
+				fputs("--:|--:|--:|", f);
+			fputc('\n', f);
+		}
+		row_cells(r, &c);
+		md_cell(f, r->bench);
+		md_cell(f, r->params);
+		md_cell(f, r->impl);
+		md_cell(f, c.v);
+		md_cell(f, c.range);
+		md_cell(f, r->unit);
+		md_cell(f, c.ratio);
+		if (cpu_cols) {
+			md_cell(f, c.cpu);
+			md_cell(f, c.crange);
+			md_cell(f, c.cratio);
+		}
+		fputs("|\n", f);
+	}
+	if (nr_notes)
+		fputs("\n## Notes\n\n", f);
+	for (int i = 0; i < nr_notes; i++)
+		fprintf(f, "- %s\n", notes[i]);
 }
 
 /* The project's one JSON string writer (lib/emit.c, compiled into the bench). */
@@ -446,7 +846,17 @@ static void print_json(FILE *f)
 	json_str(f, gnu_get_libc_version());
 	fputs(", \"libpcpu_cpu_mode\": ", f);
 	json_str(f, cpu_mode_str());
-	fputs("},\n  \"results\": [", f);
+	fputs("},\n  \"load\": {", f);
+	if (load_start.ok)
+		fprintf(f, "\"start\": [%.2f, %.2f, %.2f], ", load_start.avg[0], load_start.avg[1],
+			load_start.avg[2]);
+	if (load_end.ok)
+		fprintf(f, "\"end\": [%.2f, %.2f, %.2f], ", load_end.avg[0], load_end.avg[1],
+			load_end.avg[2]);
+	if (others_per_cpu() >= 0)
+		fprintf(f, "\"others_per_cpu\": %.3f, ", others_per_cpu());
+	fprintf(f, "\"noisy_figures\": %d}", nr_noisy);
+	fputs(",\n  \"results\": [", f);
 	for (int i = 0; i < nr_rows; i++) {
 		const struct row *r = &rows[i];
 
@@ -459,12 +869,23 @@ static void print_json(FILE *f)
 		json_str(f, r->params);
 		fputs(", \"impl\": ", f);
 		json_str(f, r->impl);
-		fprintf(f, ", \"value\": %.6g, \"unit\": ", r->value);
+		fprintf(f, ", \"value\": %.6g, \"min\": %.6g, \"max\": %.6g, \"runs\": %d",
+			r->value, r->min, r->max, r->n);
+		fputs(", \"unit\": ", f);
 		json_str(f, r->unit);
 		if (isnan(r->ratio) || isinf(r->ratio))
 			fputs(", \"ratio\": null", f);
 		else
 			fprintf(f, ", \"ratio\": %.4f", r->ratio);
+		if (r->has_cpu) {
+			fprintf(f, ", \"cpu_ns\": %.6g, \"cpu_ns_min\": %.6g, \"cpu_ns_max\": %.6g",
+				r->cpu, r->cmin, r->cmax);
+			if (isnan(r->cratio) || isinf(r->cratio))
+				fputs(", \"cpu_ratio\": null", f);
+			else
+				fprintf(f, ", \"cpu_ratio\": %.4f", r->cratio);
+		}
+		fprintf(f, ", \"noisy\": %s", r->noisy ? "true" : "false");
 		fprintf(f, ", \"baseline\": %s}", r->baseline ? "true" : "false");
 	}
 	fputs("\n  ],\n  \"notes\": [", f);
@@ -488,7 +909,9 @@ static void csv_str(FILE *f, const char *s)
 
 static void print_csv(FILE *f)
 {
-	fputs("group,bench,params,impl,value,unit,ratio\n", f);
+	fputs("group,bench,params,impl,value,min,max,runs,unit,ratio,cpu_ns,cpu_ns_min,cpu_ns_max,"
+	      "cpu_ratio\n",
+	      f);
 	for (int i = 0; i < nr_rows; i++) {
 		const struct row *r = &rows[i];
 
@@ -499,12 +922,20 @@ static void print_csv(FILE *f)
 		csv_str(f, r->params);
 		fputc(',', f);
 		csv_str(f, r->impl);
-		fprintf(f, ",%.6g,", r->value);
+		fprintf(f, ",%.6g,%.6g,%.6g,%d,", r->value, r->min, r->max, r->n);
 		csv_str(f, r->unit);
 		if (isnan(r->ratio) || isinf(r->ratio))
+			fputs(",", f);
+		else
+			fprintf(f, ",%.4f", r->ratio);
+		if (r->has_cpu)
+			fprintf(f, ",%.6g,%.6g,%.6g", r->cpu, r->cmin, r->cmax);
+		else
+			fputs(",,,", f);
+		if (isnan(r->cratio) || isinf(r->cratio))
 			fputs(",\n", f);
 		else
-			fprintf(f, ",%.4f\n", r->ratio);
+			fprintf(f, ",%.4f\n", r->cratio);
 	}
 }
 
@@ -705,14 +1136,17 @@ static void usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --only GROUP[,GROUP]  run only these groups: hot, alloc, memory, read\n"
-	      "  --full                the long suite: 1M objects in the 2017 experiment, more\n"
-	      "                        counters, longer timed runs (several minutes)\n"
-	      "  --reps N              timed runs per measurement, the median is reported\n"
-	      "                        (default 5)\n"
+	      "  --full                the long suite: every repetition and longer limits for the\n"
+	      "                        1M-object rows, more counters, longer timed runs\n"
+	      "  --reps N              timed runs per measurement: min, median and max are\n"
+	      "                        reported (default 5; the 1M-object rows take at most 3\n"
+	      "                        unless --full)\n"
 	      "  --target SECONDS      how long one timed run should last (default 0.03,\n"
 	      "                        0.1 with --full)\n"
 	      "  --json                print the results as JSON instead of a table\n"
 	      "  --csv                 print the results as CSV instead of a table\n"
+	      "  --markdown            print the results as Markdown tables with the machine,\n"
+	      "                        date and command (doc/perf.md is made this way)\n"
 	      "  --plot DIR            also write one PNG chart per benchmark into DIR with\n"
 	      "                        gnuplot (the data and script are written even without it)\n"
 	      "  --list                list the jobs (group, PCPU_CONF, CPU confinement) and exit\n"
@@ -724,19 +1158,28 @@ static void usage(FILE *f)
 	      "          pcpu_this_add, pcpu_counter_add, a plain add through a pointer (the\n"
 	      "          floor), a thread-local add, one shared atomic counter, sched_getcpu +\n"
 	      "          atomic on a padded array, and pcpu_this_add with PCPU_CONF=cpu_mode=getcpu\n"
-	      "  alloc   alloc+free pairs of 8-1024 bytes, and the 2017 kernel experiment\n"
-	      "          (allocate N objects of 4-1024 bytes, free in order, alternating, in\n"
-	      "          reverse), against padded per-CPU arrays from jemalloc and glibc, at the\n"
-	      "          machine's CPUs and fake 64x4 and 256x4 topologies\n"
+	      "  alloc   alloc+free pairs of 8 bytes at the machine's CPUs and fake 64x4,\n"
+	      "          1024x16 and 4096x64 topologies (with each one's ratio to the real-CPU\n"
+	      "          figure), and of 64-1024 bytes at 2 and 64 CPUs; pairs from 1, 2 (pinned)\n"
+	      "          and 4 threads; 1M 8-byte objects allocated then freed in LIFO, FIFO and\n"
+	      "          random order (2, 64, 1024 CPUs); 1M objects of 8-1024 bytes (2 and 64\n"
+	      "          CPUs). Against librseq's per-CPU mempool (zmalloc) and padded per-CPU\n"
+	      "          arrays from jemalloc and glibc; caller's ns and process CPU ns per object\n"
 	      "  memory  bytes per CPU per 8-byte counter, Pss left after freeing and after\n"
 	      "          trimming; resident bytes per counter and time to sum it when the\n"
 	      "          process may use one CPU of 2, 64 or 256, for index=cpu and index=cid\n"
 	      "  read    ns to sum one counter and to sum 10,000 counters over 2, 64, 256 and\n"
 	      "          1024 CPUs, against padded arrays\n"
 	      "\n"
-	      "Where the bench was built with librseq (pkg-config librseq), hot, memory and\n"
-	      "read also measure librseq: its rseq add on a counter from a per-CPU mempool\n"
-	      "with the COW-zero populate policy, max_nr_cpus set to the topology's CPUs.\n"
+	      "Where the bench was built with librseq (pkg-config librseq), every group also\n"
+	      "measures librseq: its rseq add on a counter, its per-CPU mempool's zmalloc and\n"
+	      "free, pools with the COW-zero populate policy and max_nr_cpus set to the\n"
+	      "topology's CPUs.\n"
+	      "\n"
+	      "Noise: every figure is repeated (--reps) and shown as median and min..max; the\n"
+	      "load average at the start and end and the CPU time other processes took during\n"
+	      "the run are printed, with a WARNING line when a figure's spread (max - min) /\n"
+	      "median exceeds 10 % or the load from others exceeds 0.5 per CPU.\n"
 	      "\n"
 	      "Every job runs in a child process of its own (this program run again), with\n"
 	      "PCPU_CONF set for the job (topology=NxM, cpu_mode=getcpu, index=cid) and, for\n"
@@ -787,6 +1230,7 @@ enum {
 	OPT_TARGET,
 	OPT_JSON,
 	OPT_CSV,
+	OPT_MARKDOWN,
 	OPT_PLOT,
 	OPT_LIST,
 	OPT_CHILD,
@@ -801,6 +1245,7 @@ static const struct option longopts[] = {
 	{"target", required_argument, NULL, OPT_TARGET},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"csv", no_argument, NULL, OPT_CSV},
+	{"markdown", no_argument, NULL, OPT_MARKDOWN},
 	{"plot", required_argument, NULL, OPT_PLOT},
 	{"list", no_argument, NULL, OPT_LIST},
 	{"quiet", no_argument, NULL, 'q'},
@@ -845,6 +1290,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CSV:
 			opt.format = FMT_CSV;
+			break;
+		case OPT_MARKDOWN:
+			opt.format = FMT_MARKDOWN;
 			break;
 		case OPT_PLOT:
 			opt.plot_dir = optarg;
@@ -905,35 +1353,58 @@ int main(int argc, char **argv)
 	if (opt.list) {
 		for (size_t j = 0; j < NR_JOBS; j++)
 			if (group_selected(jobs[j].group))
-				printf("%-7s %-34s PCPU_CONF=%-26s %s\n", jobs[j].group, jobs[j].label,
-				       jobs[j].conf ? jobs[j].conf : "(inherited)",
-				       jobs[j].confine ? "one CPU" : "all CPUs");
+				printf("%-7s %-34s PCPU_CONF=%-26s %s%s%s\n", jobs[j].group,
+				       jobs[j].label, jobs[j].conf ? jobs[j].conf : "(inherited)",
+				       jobs[j].confine ? "one CPU " : "all CPUs",
+				       jobs[j].params ? " " : "", jobs[j].params ? jobs[j].params : "");
 		return 0;
 	}
 
+	/* The command as typed, for the Markdown header: the program by its base name. */
+	{
+		const char *base = strrchr(argv[0], '/');
+		size_t off;
+
+		snprintf(command, sizeof(command), "%s", base ? base + 1 : argv[0]);
+		for (int i = 1; i < argc; i++) {
+			off = strlen(command);
+			snprintf(command + off, sizeof(command) - off, " %s", argv[i]);
+		}
+	}
 	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (len <= 0)
 		die("readlink /proc/self/exe: %s", strerror(errno));
 	self[len] = '\0';
 	machine_info();
+	online_cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (online_cpus < 1)
+		online_cpus = 1;
+	read_load(&load_start);
 	t_start = now_ns();
 	for (size_t j = 0; j < NR_JOBS; j++)
 		if (group_selected(jobs[j].group))
 			run_job(self, &jobs[j], ++idx, njobs);
 	clear_progress();
+	read_load(&load_end);
 #ifndef PCPU_BENCH_LIBRSEQ
-	if (group_selected("hot") || group_selected("memory") || group_selected("read"))
-		add_note("%s", LIBRSEQ_ABSENT);
+	add_note("%s", LIBRSEQ_ABSENT);
 #endif
 
+	derive_flatness();
 	compute_ratios();
 	sort_rows();
+	find_noise();
 	switch (opt.format) {
 	case FMT_JSON:
 		print_json(stdout);
 		break;
 	case FMT_CSV:
 		print_csv(stdout);
+		/* CSV has no place for them: the load and any WARNING go to stderr. */
+		print_load(stderr, false);
+		break;
+	case FMT_MARKDOWN:
+		print_markdown(stdout);
 		break;
 	default:
 		print_table(stdout);

@@ -128,8 +128,8 @@ static void report_confined(const char *params, const char *impl, bool baseline,
 	       (double)(rss1 - rss0) / (double)k, "B", baseline);
 	report("memory", "resident bytes per counter after the sums, 1 CPU allowed", params, impl,
 	       (double)(rss2 - rss0) / (double)k, "B", baseline);
-	report("memory", "sum one counter, 1 CPU allowed", params, impl, median(runs, r), "ns/op",
-	       baseline);
+	report_reps("memory", "sum one counter, 1 CPU allowed", params, impl, runs, r, "ns/op",
+		    baseline);
 }
 
 static void confined_one(enum peer p, const char *impl, bool baseline, void **objs, long k,

@@ -177,14 +177,14 @@ static void measure(enum peer p, void **objs, unsigned ncpus, uint64_t expect, c
 		n = 1000;
 	for (r = 0; r < bopt.reps && r < 64; r++)
 		runs[r] = run_one(p, objs[NR_COUNTERS / 2], ncpus, n, expect, &bad);
-	report("read", "sum one counter", params, read_name(p), median(runs, r), "ns/op",
-	       p == PEER_PCPU);
+	report_reps("read", "sum one counter", params, read_name(p), runs, r, "ns/op",
+		    p == PEER_PCPU);
 
 	run_all(p, objs, ncpus, expect, &bad); /* warm-up pass */
 	for (r = 0; r < bopt.reps && r < 64; r++)
 		runs[r] = run_all(p, objs, ncpus, expect, &bad);
-	report("read", "sum 10,000 counters", params, read_name(p), median(runs, r), "us/op",
-	       p == PEER_PCPU);
+	report_reps("read", "sum 10,000 counters", params, read_name(p), runs, r, "us/op",
+		    p == PEER_PCPU);
 	if (bad)
 		note("ERROR: read: %s: %ld wrong sums at %s", read_name(p), bad, params);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <jemalloc/jemalloc.h>
@@ -58,6 +59,28 @@ double median(double *v, int n)
 	return (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+uint64_t proc_cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+void reps_add(struct reps *r, const struct stopwatch *w, double ops)
+{
+	uint64_t wall = now_ns(), cpu = proc_cpu_ns();
+
+	if (r->n >= MAX_REPS)
+		return;
+	r->v[r->n] = (double)(wall - w->wall) / ops;
+	r->cpu[r->n] = (double)(cpu - w->cpu) / ops;
+	r->has_cpu = true;
+	r->n++;
+}
+
 /* Write one whole line to the parent; a line below PIPE_BUF is written atomically. */
 static void emit(const char *line)
 {
@@ -83,14 +106,54 @@ static void sanitize(char *s)
 			*s = ' ';
 }
 
+/*
+ * The row line: R, group, bench, params, impl, unit, baseline, then the repetition count
+ * and min, median, max of the caller's value, then min, median, max of the process CPU ns
+ * per op ("-" where not measured).
+ */
+static void emit_row(const char *group, const char *bench, const char *params, const char *impl,
+		     const char *unit, bool baseline, const double *v, const double *cpu, int n)
+{
+	double a[MAX_REPS], c[3] = {0, 0, 0}, m[3];
+	char line[640], cbuf[96] = "-\t-\t-";
+
+	if (n > MAX_REPS)
+		n = MAX_REPS;
+	if (n < 1)
+		return;
+	memcpy(a, v, sizeof(*v) * (size_t)n);
+	m[1] = median(a, n); /* sorts a */
+	m[0] = a[0];
+	m[2] = a[n - 1];
+	if (cpu) {
+		memcpy(a, cpu, sizeof(*cpu) * (size_t)n);
+		c[1] = median(a, n);
+		c[0] = a[0];
+		c[2] = a[n - 1];
+		snprintf(cbuf, sizeof(cbuf), "%.6g\t%.6g\t%.6g", c[0], c[1], c[2]);
+	}
+	snprintf(line, sizeof(line), "R\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%.6g\t%.6g\t%.6g\t%s\n",
+		 group, bench, params, impl, unit, baseline, n, m[0], m[1], m[2], cbuf);
+	emit(line);
+}
+
 void report(const char *group, const char *bench, const char *params, const char *impl,
 	    double value, const char *unit, bool baseline)
 {
-	char line[512];
+	emit_row(group, bench, params, impl, unit, baseline, &value, NULL, 1);
+}
 
-	snprintf(line, sizeof(line), "R\t%s\t%s\t%s\t%s\t%.6g\t%s\t%d\n", group, bench, params,
-		 impl, value, unit, baseline);
-	emit(line);
+void report_reps(const char *group, const char *bench, const char *params, const char *impl,
+		 const double *runs, int n, const char *unit, bool baseline)
+{
+	emit_row(group, bench, params, impl, unit, baseline, runs, NULL, n);
+}
+
+void report_cpu(const char *group, const char *bench, const char *params, const char *impl,
+		const struct reps *r, const char *unit, bool baseline)
+{
+	emit_row(group, bench, params, impl, unit, baseline, r->v, r->has_cpu ? r->cpu : NULL,
+		 r->n);
 }
 
 static void emit_text(char kind, const char *fmt, va_list ap)

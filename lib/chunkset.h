@@ -198,11 +198,14 @@ size_t pcpu_destroy_chunk(struct pcpu_chunk *c, bool count);
  */
 int pcpu_populate_area(struct pcpu_chunk *c, int off, int size);
 
+/* pcpu_empty_unpop_pages - @c's entirely free pages that are not populated; pcpu_lock. */
+int pcpu_empty_unpop_pages(const struct pcpu_chunk *c);
+
 /*
- * pcpu_populate_lowest - populate up to @nr_pages of @c's unpopulated pages, lowest first
- * (packs toward the chunk start), handing the mutex over between runs. pcpu_alloc_mutex and
- * pcpu_lock held (timed); pcpu_lock dropped around the system calls. Return the pages
- * populated, or -ENOMEM.
+ * pcpu_populate_lowest - populate up to @nr_pages of @c's entirely free unpopulated pages,
+ * lowest first (packs toward the chunk start), handing the mutex over between runs.
+ * pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock dropped around the system calls.
+ * Return the pages populated, or -ENOMEM.
  */
 int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 
@@ -216,7 +219,8 @@ int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 size_t pcpu_depopulate_empty(struct pcpu_chunk *c, bool count, int keep, bool *stopped);
 
 /*
- * pcpu_depopulate_all - every empty populated page of every dynamic chunk (pcpu_trim()).
+ * pcpu_depopulate_all - every empty populated page of every chunk, the first chunk's
+ * dynamic region included (pcpu_trim()).
  * pcpu_balance_mutex, pcpu_alloc_mutex and pcpu_lock held (timed). Return the resident
  * bytes given back.
  */

@@ -12,6 +12,8 @@
  *
  * LOCKS - this is their one home. In the order they are taken:
  *
+ *   (init_lock          alloc.c: pcpu_init() holds it while the library initialises, which
+ *                       takes the locks below; outermost, taken by nobody else.)
  *   pcpu_balance_mutex  serialises runs of the balance work (the balancer thread,
  *                       pcpu_trim(), balance=off callers). Only its holder destroys chunks,
  *                       so a run may hand pcpu_alloc_mutex over between two pieces of page
@@ -24,9 +26,10 @@
  *   pcpu_lock           (kernel: the pcpu_lock spinlock) the short lock: area maps, slots,
  *                       set counters, the zeroing queue, the reverse map, pcpu_gstats, the
  *                       static variables' bookkeeping. Never held across a system call.
- *   leaves              balance.c's thread state lock, domain.c's lock, leaks.c's lock:
- *                       nothing else is taken while holding one (the fork handlers take
- *                       the balancer's last, holding all of the above).
+ *   leaves              bal_lock (balance.c: the thread's state and condition variable),
+ *                       domain_lock (domain.c), each struct pcpu_counter's lock (counter.c):
+ *                       nothing else is taken while holding one. The fork handlers take
+ *                       bal_lock last, holding all of the above.
  *
  * A NOWAIT allocation takes pcpu_lock only. The fork handlers (alloc.c) take all four, in
  * this order.

@@ -13,6 +13,9 @@
  *              started. That includes the first chunk's free dynamic pages, which the
  *              balancer keeps but pcpu_trim() gives back; they are populated again when
  *              needed, and read zero in every unit.
+ *   trim_race  threads allocate, check, fill and free small objects (many of them in the
+ *              first chunk) while pcpu_trim() gives pages back over and over: every object
+ *              reads zero in every copy when handed out and keeps its pattern until freed.
  *
  * Each test runs in its own forked child (Check's fork mode) and sets its topology and zero
  * source before its first libpcpu call, so each starts a fresh library. Under ASan or TSan,
@@ -21,10 +24,13 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <pcpu.h>
 
@@ -46,15 +52,21 @@
 #define MIB ((long long)1 << 20)
 #define NR_CPUS 64
 
-/* Start the library on 64x4 with zero source @src, keeping the suite's cpu_mode. */
-static void start(const char *src)
+/* Start the library on @topo with zero source @src, keeping the suite's cpu_mode. */
+static void start_on(const char *topo, const char *src)
 {
 	const char *old = getenv("PCPU_CONF");
 	char buf[256];
 
-	snprintf(buf, sizeof(buf), "%s%stopology=64x4", old ? old : "", old && *old ? "," : "");
+	snprintf(buf, sizeof(buf), "%s%stopology=%s", old ? old : "", old && *old ? "," : "",
+		 topo);
 	ck_assert_int_eq(setenv("PCPU_CONF", buf, 1), 0);
 	ck_assert_int_eq(setenv("PCPU__ZERO_SOURCE", src, 1), 0);
+}
+
+static void start(const char *src)
+{
+	start_on("64x4", src);
 	ck_assert_uint_eq(pcpu_nr_cpus(), NR_CPUS);
 }
 
@@ -263,6 +275,91 @@ START_TEST(test_trim_memfd)
 }
 END_TEST
 
+enum { RACE_THREADS = 4, RACE_BATCH = 64 };
+
+static bool race_stop;
+
+struct racer {
+	pthread_t t;
+	unsigned id;
+	long rounds, bad;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	uint64_t *v[RACE_BATCH];
+	unsigned cpu;
+
+	while (!__atomic_load_n(&race_stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < RACE_BATCH; i++) {
+			v[i] = pcpu_alloc(sizeof(uint64_t), 0, 0);
+			if (!v[i]) {
+				r->bad++;
+				return NULL;
+			}
+			pcpu_for_each_cpu(cpu) {
+				r->bad += *pcpu_ptr(v[i], cpu) != 0;
+				*pcpu_ptr(v[i], cpu) = ((uint64_t)r->id << 48) | ((uint64_t)i << 16) | cpu;
+			}
+		}
+		for (int i = 0; i < RACE_BATCH; i++) {
+			pcpu_for_each_cpu(cpu)
+				r->bad += *pcpu_ptr(v[i], cpu) !=
+					  (((uint64_t)r->id << 48) | ((uint64_t)i << 16) | cpu);
+			pcpu_free(v[i]);
+		}
+		r->rounds++;
+	}
+	return NULL;
+}
+
+static void trim_race(const char *src)
+{
+	const char *env = getenv("PCPU_STRESS_SECONDS");
+	int seconds = env ? atoi(env) : 3;
+	struct racer r[RACE_THREADS] = {0};
+	struct timespec end, now;
+	long trims = 0, rounds = 0;
+
+	start_on("8x2", src);
+	ck_assert_uint_eq(pcpu_nr_cpus(), 8);
+	for (unsigned i = 0; i < RACE_THREADS; i++) {
+		r[i].id = i + 1;
+		ck_assert_int_eq(pthread_create(&r[i].t, NULL, race, &r[i]), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += seconds;
+	do {
+		(void)pcpu_trim();
+		trims++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+	__atomic_store_n(&race_stop, true, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < RACE_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(r[i].t, NULL), 0);
+		ck_assert_int_eq(r[i].bad, 0);
+		rounds += r[i].rounds;
+	}
+	fprintf(stderr, "trim_race_%s: %ld trims, %ld rounds of %d objects\n", src, trims,
+		rounds, RACE_BATCH);
+	ck_assert_int_gt(rounds, 0);
+	ck_assert_int_gt(trims, 1);
+	ck_assert_int_eq(pcpu_verify(), 0);
+}
+
+START_TEST(test_trim_race_anon)
+{
+	trim_race("anon");
+}
+END_TEST
+
+START_TEST(test_trim_race_memfd)
+{
+	trim_race("memfd");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("trim");
@@ -275,6 +372,8 @@ int main(void)
 	tcase_add_test(tc, test_zeroed_memfd);
 	tcase_add_test(tc, test_trim_anon);
 	tcase_add_test(tc, test_trim_memfd);
+	tcase_add_test(tc, test_trim_race_anon);
+	tcase_add_test(tc, test_trim_race_memfd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	/* Each test needs a library of its own: its own zero source and baseline. */

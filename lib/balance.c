@@ -232,30 +232,12 @@ static size_t zero_copy(char *p, size_t n)
  * would copy it into a private page (pcpu_pm_written()). (mincore() cannot be used: it
  * reports a swapped-out page, whose contents are not zero, as absent.) Without /proc every
  * copy is read, which is correct, only slower; it never writes a copy that reads zero.
- * The descriptor is used under pcpu_drain_mutex only; it names the mm of the process that
- * opened it, so the fork child reopens it.
+ * The pagemap helper (pagemap.h) keeps the descriptor, and a fork child's own.
  */
 #define PM_MAX_PAGES 16   /* batches spread wider than this read every copy */
 #define PM_ENTRIES 4096   /* entries read at once: several units per system call */
 
-static int pagemap_fd = -1; /* -1: not opened yet, -2: unavailable */
-static uint64_t pm_ent[PM_ENTRIES];
-
-/* Fill @ent with the pagemap entries of @n pages at @addr. Return false when unknown. */
-static bool pagemap_read(const char *addr, int n, uint64_t *ent)
-{
-	size_t len = (size_t)n * sizeof(*ent);
-
-	if (pagemap_fd == -1) {
-		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (pagemap_fd < 0)
-			pagemap_fd = -2;
-	}
-	if (pagemap_fd < 0)
-		return false;
-	return pread(pagemap_fd, ent, len,
-		     (off_t)((uintptr_t)addr / pcpu_geom.page * sizeof(*ent))) == (ssize_t)len;
-}
+static uint64_t pm_ent[PM_ENTRIES]; /* pcpu_drain_mutex */
 
 static int next_queued(const unsigned long *map, int from, int end)
 {
@@ -322,7 +304,7 @@ static bool window_touched(const uint64_t *ent, int ws, int ps, int pe)
 /*
  * Zero the batch in every unit, unit by unit: a batch of small areas sits in one or two
  * pages of each unit, which are then visited once each, in address order. Copies on pages
- * never faulted in are skipped without being read (see pagemap_read()).
+ * never faulted in are skipped without being read (see pm_ent above).
  */
 static size_t zero_batch(void)
 {
@@ -347,8 +329,9 @@ static size_t zero_batch(void)
 					      : (unsigned)per_read;
 
 			first = u;
-			known = pagemap_read(pcpu_unit_addr(batch.c, u, (size_t)ws * page),
-					     (int)(nu - 1) * stride + (we - ws), pm_ent);
+			known = pcpu_pagemap_read(
+				(uintptr_t)pcpu_unit_addr(batch.c, u, (size_t)ws * page),
+				(size_t)(nu - 1) * (size_t)stride + (size_t)(we - ws), pm_ent);
 		}
 		if (known)
 			ent = pm_ent + (size_t)(u - first) * (size_t)stride;
@@ -993,9 +976,6 @@ __attribute__((destructor)) static void balance_fini(void)
 {
 	if (__atomic_load_n(&pcpu_initialized, __ATOMIC_ACQUIRE))
 		pcpu_balance_stop();
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
-	pagemap_fd = -1;
 }
 
 /*
@@ -1028,9 +1008,5 @@ void pcpu_balance_atfork_child(void)
 	bal_pending = bal_pending || pcpu_queued_areas;
 	bal_owed = bal_owed || bal_pending;
 	init_cond();
-	/* The inherited pagemap descriptor describes the parent's memory. */
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
-	pagemap_fd = -1;
 	pthread_mutex_unlock(&bal_lock);
 }

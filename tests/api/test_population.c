@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * Population costs what the process uses (issue 15): the system calls of one population and
+ * one depopulation, and the mappings of a partly populated chunk, are the same at fake
+ * 64x4, 1024x16 and 4096x64 (the process runs on the real CPUs either way), with both zero
+ * sources. Each topology is a fresh process (PCPU_CONF is read once): this program run
+ * again with the role "measure", which drives the chunk layer directly (lib/chunk.h) and
+ * prints what it counted; the system calls are those counted by the library's wrappers
+ * (pcpu_sys_calls, lib/util.h). Also: 20,000 mixed objects through the public API hold
+ * about as many mappings at 4096x64 as at 64x4; and a fork child's resident_bytes
+ * describes the child even after the parent asked for statistics (one pagemap helper, one
+ * fork policy: lib/pagemap.h).
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pcpu.h>
+
+#include "lib/chunk.h"
+#include "lib/topology.h"
+#include "spawn.h"
+#include "test_util.h"
+
+/* Lines of /proc/self/maps that start inside [lo, hi), or every line when lo == hi. */
+static int count_maps(uintptr_t lo, uintptr_t hi)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t s = (uintptr_t)strtoull(line, NULL, 16);
+
+		n += lo == hi || (s >= lo && s < hi);
+	}
+	fclose(f);
+	return n;
+}
+
+/* Write one byte into page @pg of unit @u of @c. */
+static void touch(struct pcpu_chunk *c, unsigned u, int pg)
+{
+	*(volatile char *)pcpu_unit_addr(c, u, (size_t)pg * pcpu_geom.page) = 1;
+}
+
+/*
+ * The child: one fresh chunk, a warm-up population and depopulation (the pagemap and pidfd
+ * are opened once per process), then the counted ones. balance=0: no other thread calls
+ * the chunk layer meanwhile. Prints "units U pop P depop D written W maps_before B
+ * maps_partial M maps_after A".
+ */
+static int measure(void)
+{
+	struct pcpu_chunk *c;
+	uint64_t t0, pop, depop, written;
+	uintptr_t lo, hi;
+	int before, partial, after;
+
+	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0)) {
+		fprintf(stderr, "measure: no chunk\n");
+		return 2;
+	}
+	lo = (uintptr_t)c->base;
+	hi = lo + pcpu_geom.vsize;
+	if (pcpu_chunk_populate(c, 0, 1))
+		return 3;
+	pcpu_chunk_depopulate(c, 0, 1);
+	before = count_maps(lo, hi);
+
+	t0 = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED);
+	if (pcpu_chunk_populate(c, 2, 4))
+		return 3;
+	pop = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED) - t0;
+	/* Partly populated, and a few copies of other CPUs written, as a program would. */
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u += 61)
+		touch(c, u, 3);
+	partial = count_maps(lo, hi);
+	t0 = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED);
+	pcpu_chunk_depopulate(c, 2, 4);
+	depop = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED) - t0;
+	after = count_maps(lo, hi);
+	/* Depopulated pages read zero again, in every unit. */
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		for (int pg = 2; pg < 4; pg++)
+			if (*(volatile char *)pcpu_unit_addr(c, u, (size_t)pg * pcpu_geom.page)) {
+				fprintf(stderr, "measure: unit %u page %d not zero\n", u, pg);
+				return 4;
+			}
+	/* Every copy written: the cost may follow the copies written, never more. */
+	if (pcpu_chunk_populate(c, 2, 4))
+		return 3;
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		touch(c, u, 2);
+	t0 = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED);
+	pcpu_chunk_depopulate(c, 2, 4);
+	written = __atomic_load_n(&pcpu_sys_calls, __ATOMIC_RELAXED) - t0;
+	printf("units %u pop %llu depop %llu written %llu maps_before %d maps_partial %d "
+	       "maps_after %d\n",
+	       pcpu_geom.nr_units, (unsigned long long)pop, (unsigned long long)depop,
+	       (unsigned long long)written, before, partial, after);
+	pcpu_chunk_destroy(c);
+	return 0;
+}
+
+/* The child: 20,000 mixed objects as test_alloc's test_many makes, the mapping count. */
+static int mixed(void)
+{
+	enum { N = 20000 };
+	struct pcpu_stats st = {.size = sizeof(st)};
+	void **h = calloc(N, sizeof(*h));
+	int maps;
+
+	srand(1);
+	for (int i = 0; i < N; i++) {
+		size_t sz = (rand() % 8) ? 1 + (size_t)(rand() % 64) : 1 + (size_t)(rand() % 4096);
+
+		h[i] = pcpu_alloc(sz, 0, 0);
+		if (!h[i])
+			return 2;
+		*(unsigned char *)pcpu_ptr((unsigned char *)h[i], pcpu_nr_cpus() - 1) = 1;
+	}
+	for (int i = 0; i < N; i += 2)
+		pcpu_free(h[i]);
+	maps = count_maps(0, 0);
+	if (pcpu_stats_get(&st))
+		return 3;
+	printf("chunks %llu maps %d\n", (unsigned long long)st.nr_chunks, maps);
+	for (int i = 1; i < N; i += 2)
+		pcpu_free(h[i]);
+	free(h);
+	return 0;
+}
+
+struct counts {
+	unsigned units;
+	unsigned long long pop, depop, written;
+	int before, partial, after;
+};
+
+static struct counts run_measure(const char *topo, const char *zero)
+{
+	char conf[128], zs[64], out[8192];
+	const char *env[] = {conf, zs, NULL};
+	char *argv[] = {spawn_self(), (char *)"measure", NULL};
+	struct counts k;
+	const char *p;
+	int status;
+
+	snprintf(conf, sizeof(conf), "PCPU_CONF=topology=%s,balance=0", topo);
+	snprintf(zs, sizeof(zs), "PCPU__ZERO_SOURCE=%s", zero);
+	status = spawn_capture(argv, env, out, sizeof(out));
+	ck_assert_msg(spawn_code(status) == 0, "%s %s: %s", topo, zero, out);
+	p = strstr(out, "units ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p,
+				"units %u pop %llu depop %llu written %llu maps_before %d "
+				"maps_partial %d maps_after %d",
+				&k.units, &k.pop, &k.depop, &k.written, &k.before, &k.partial,
+				&k.after),
+			 7);
+	printf("%-8s %-5s units %4u: populate %llu syscalls, depopulate %llu (all %u copies "
+	       "written: %llu); chunk mappings %d / partly populated %d / after %d\n",
+	       topo, zero, k.units, k.pop, k.depop, k.units, k.written, k.before, k.partial,
+	       k.after);
+	return k;
+}
+
+static void check_flat(const char *zero)
+{
+	static const char *const topo[] = {"64x4", "1024x16", "4096x64"};
+	struct counts k[3];
+
+	for (int i = 0; i < 3; i++)
+		k[i] = run_measure(topo[i], zero);
+	for (int i = 0; i < 3; i++) {
+		/* The same system calls at every unit count, and a handful of them. */
+		ck_assert_uint_eq(k[i].pop, k[0].pop);
+		ck_assert_uint_eq(k[i].depop, k[0].depop);
+		ck_assert_uint_le(k[i].pop, 4);
+		ck_assert_uint_le(k[i].depop, 4);
+		/*
+		 * With every copy written, what the process wrote: one scan per 256 runs of
+		 * present pages (one or two per unit written) and one process_madvise() per
+		 * 1024 ranges; never one call per unit.
+		 */
+		ck_assert_uint_le(k[i].written, 2 + k[i].units / 128 + k[i].units / 1024);
+		/* Population and depopulation never change the chunk's mappings. */
+		ck_assert_int_eq(k[i].partial, k[i].before);
+		ck_assert_int_eq(k[i].after, k[i].before);
+		if (!strcmp(zero, "anon"))
+			ck_assert_int_eq(k[i].partial, k[0].partial); /* one per bind group */
+		else
+			ck_assert_int_le(k[i].partial, (int)k[i].units); /* one view per unit */
+	}
+}
+
+START_TEST(test_syscalls_flat_anon)
+{
+	check_flat("anon");
+}
+END_TEST
+
+START_TEST(test_syscalls_flat_memfd)
+{
+	check_flat("memfd");
+}
+END_TEST
+
+static void run_mixed(const char *topo, unsigned long long *chunks, int *maps)
+{
+	char conf[128], out[8192];
+	const char *env[] = {conf, "PCPU__ZERO_SOURCE=anon", NULL};
+	char *argv[] = {spawn_self(), (char *)"mixed", NULL};
+	const char *p;
+
+	snprintf(conf, sizeof(conf), "PCPU_CONF=topology=%s", topo);
+	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s: %s", topo,
+		      out);
+	p = strstr(out, "chunks ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "chunks %llu maps %d", chunks, maps), 2);
+	printf("20,000 mixed objects, half freed, at %s: %llu chunks, %d mappings\n", topo, *chunks,
+	       *maps);
+}
+
+START_TEST(test_mixed_maps)
+{
+	unsigned long long c64, c4096;
+	int m64, m4096;
+
+	run_mixed("64x4", &c64, &m64);
+	run_mixed("4096x64", &c4096, &m4096);
+	/* Per chunk, not per unit: 16,482 mappings at 4096x64 before issue 15. */
+	ck_assert_int_le(m4096 - m64, 8 * (int)(c4096 > c64 ? c4096 - c64 + 1 : 1));
+}
+END_TEST
+
+/*
+ * Fork: the parent measured resident memory (the pagemap descriptor is open); the child
+ * writes every copy of new objects on pages the parent never touched and must see them,
+ * and the parent must not.
+ */
+START_TEST(test_fork_resident)
+{
+	enum { N = 2048, SZ = 256 }; /* 512 KiB per unit: more than the parent has */
+	struct pcpu_stats before = stats_now(), after;
+	void *keep = pcpu_alloc(8, 0, 0);
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(keep);
+	before = stats_now();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		static void *h[N];
+		uint64_t want = (uint64_t)N * SZ * pcpu_nr_cpus();
+		struct pcpu_stats st;
+
+		for (int i = 0; i < N; i++) {
+			h[i] = pcpu_alloc(SZ, 0, 0);
+			if (!h[i])
+				_exit(2);
+			for (unsigned cpu = 0; cpu < pcpu_nr_cpus(); cpu++)
+				memset(pcpu_ptr((char *)h[i], cpu), 0x5a, SZ);
+		}
+		st = stats_now();
+		/* Every byte written is in a page of the child's own. */
+		if (st.resident_bytes < want) {
+			fprintf(stderr, "child: resident %llu, before %llu, wrote %llu\n",
+				(unsigned long long)st.resident_bytes,
+				(unsigned long long)before.resident_bytes,
+				(unsigned long long)want);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the child's resident_bytes did not describe the child (status %d)", status);
+	after = stats_now();
+	/* The child's writes are not the parent's. */
+	ck_assert_uint_lt(after.resident_bytes,
+			  before.resident_bytes + (uint64_t)N * SZ * pcpu_nr_cpus() / 2);
+	pcpu_free(keep);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+	Suite *s = suite_create("population");
+	TCase *tc = tcase_create("population");
+	SRunner *sr;
+	int failed;
+
+	if (argc > 1 && !strcmp(argv[1], "measure"))
+		return measure();
+	if (argc > 1 && !strcmp(argv[1], "mixed"))
+		return mixed();
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_syscalls_flat_anon);
+	tcase_add_test(tc, test_syscalls_flat_memfd);
+	tcase_add_test(tc, test_mixed_maps);
+	tcase_add_test(tc, test_fork_resident);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

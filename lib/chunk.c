@@ -544,10 +544,41 @@ static void giveback_add(char *addr, size_t len, void *arg)
 }
 
 /*
+ * Before Linux 6.7: the same from the pagemap entries of the span, PM_WINDOW pages per
+ * read (a few reads per chunk, not one call per unit). Return false when they cannot be
+ * read (then nothing was given back).
+ */
+#define PM_WINDOW 4096
+static uint64_t pm_ent[PM_WINDOW]; /* pcpu_alloc_mutex */
+
+static bool give_back_entries(struct pcpu_chunk *c, size_t off, size_t len, struct giveback *g)
+{
+	size_t page = pcpu_geom.page, stride = pcpu_geom.stride / page;
+	size_t first = off / page,
+	       last = (size_t)(pcpu_geom.nr_units - 1) * stride + (off + len) / page;
+
+	for (size_t w = first; w < last; w += PM_WINDOW) {
+		size_t n = last - w < PM_WINDOW ? last - w : PM_WINDOW;
+
+		if (!pcpu_pagemap_read((uintptr_t)c->base + w * page, n, pm_ent))
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			size_t in_unit = (w + i) % stride * page;
+
+			if (in_unit >= off && in_unit < off + len &&
+			    (pm_ent[i] & (PCPU_PM_PRESENT | PCPU_PM_SWAPPED)))
+				giveback_add(c->base + (w + i) * page, page, g);
+		}
+	}
+	return true;
+}
+
+/*
  * Give back pages [ps, pe) of every unit: only the pages the kernel has there (present,
- * or swapped out, whose contents would come back), found with one scan; without the scan
- * (before Linux 6.7), every unit's range, 1024 per call (one madvise per unit on kernels
- * that also refuse process_madvise(MADV_DONTNEED) on ourselves, before 6.13).
+ * or swapped out, whose contents would come back), found with one scan (before Linux 6.7:
+ * from the pagemap entries); without the pagemap, every unit's range. 1024 ranges per
+ * process_madvise(), or one madvise() per range on kernels that refuse
+ * process_madvise(MADV_DONTNEED) on ourselves (before 6.13).
  */
 static void give_back(struct pcpu_chunk *c, int ps, int pe)
 {
@@ -560,6 +591,11 @@ static void give_back(struct pcpu_chunk *c, int ps, int pe)
 		return;
 	}
 	/* The scan failed, perhaps halfway: what it found was given back, redo it all. */
+	g.nr = 0;
+	if (give_back_entries(c, off, len, &g)) {
+		advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
+		return;
+	}
 	g.nr = 0;
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
 		giveback_add(pcpu_unit_addr(c, u, off), len, &g);

@@ -79,7 +79,7 @@ struct pcpu_chunk {
 	char *base;                 /* start of the reservation; unit 0 starts here */
 	int slot;
 	int set;                    /* chunk set: 0 plain, 1 accounted */
-	bool immutable;             /* first chunk regions: always populated */
+	bool immutable;             /* first chunk regions: never reclaimed nor destroyed */
 	bool isolated;              /* queued for reclaim: invisible to allocation */
 	bool reserved;              /* the reserved region: never on a slot list */
 	bool owns_mapping;          /* false for the reserved view of the first chunk */
@@ -88,12 +88,12 @@ struct pcpu_chunk {
 	unsigned long *dirty;       /* reserved region only (static.c): granules that may be
 				     * nonzero in some unit */
 	/*
-	 * The zeroing queue (alloc.c): freed areas stay allocated in the map, with their start
+	 * The zeroing queue (chunkset.c): freed areas stay allocated in the map, with their start
 	 * granule set here, until the balancer (or a caller short of clean space) has zeroed
 	 * them in every unit and freed them in the map. pcpu_lock.
 	 */
 	unsigned long *queued;
-	struct list_head queue_list; /* on pcpu_zero_queue while nr_queued > 0 */
+	struct list_head queue_list; /* on the zeroing queue (chunkset.c) while nr_queued > 0 */
 	int nr_queued;               /* areas queued */
 	int queued_bytes;            /* their bytes per unit */
 	int queue_first;             /* no queued granule below this one */

@@ -14,6 +14,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,6 +131,34 @@ static int measure(void)
 	       "maps_after %d\n",
 	       pcpu_geom.nr_units, (unsigned long long)pop, (unsigned long long)depop,
 	       (unsigned long long)written, before, partial, after);
+	pcpu_chunk_destroy(c);
+	return 0;
+}
+
+/*
+ * The child: a depopulated page read in a fork child. Prints "guarded G", G 1 when the read
+ * faulted (PCPU_CONF guard=1: unpopulated pages are PROT_NONE), 0 when it read zero.
+ */
+static int guard(void)
+{
+	struct pcpu_chunk *c;
+	int status;
+	pid_t pid;
+
+	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0) || pcpu_chunk_populate(c, 2, 4))
+		return 2;
+	touch(c, pcpu_geom.nr_units - 1, 2);
+	pcpu_chunk_depopulate(c, 2, 4);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(*(volatile char *)pcpu_unit_addr(c, pcpu_geom.nr_units - 1,
+						       2 * pcpu_geom.page) != 0);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 2;
+	if (WIFEXITED(status) && WEXITSTATUS(status))
+		return 3; /* not zero after depopulation */
+	printf("guarded %d\n", WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
 	pcpu_chunk_destroy(c);
 	return 0;
 }
@@ -296,6 +325,31 @@ static void run_mixed(const char *topo, unsigned long long *chunks, int *maps)
 	       *maps);
 }
 
+static int run_guard(const char *conf)
+{
+	const char *env[] = {conf, NULL};
+	char *argv[] = {spawn_self(), (char *)"guard", NULL};
+	char out[4096];
+	const char *p;
+	int g = -1;
+
+	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s: %s", conf,
+		      out);
+	p = strstr(out, "guarded ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "guarded %d", &g), 1);
+	return g;
+}
+
+/* guard=1 (libpcpu(7)): a read of a depopulated page faults; by default it reads zero. */
+START_TEST(test_guard)
+{
+	ck_assert_int_eq(run_guard("PCPU_CONF=topology=64x4,balance=0,guard=1"), 1);
+	ck_assert_int_eq(run_guard("PCPU_CONF=topology=64x4,balance=0"), 0);
+	ck_assert_int_eq(run_guard("PCPU_CONF=topology=64x4,balance=0,guard=0"), 0);
+}
+END_TEST
+
 START_TEST(test_mixed_maps)
 {
 	unsigned long long c64, c4096;
@@ -370,11 +424,14 @@ int main(int argc, char **argv)
 		return measure();
 	if (argc > 1 && !strcmp(argv[1], "mixed"))
 		return mixed();
+	if (argc > 1 && !strcmp(argv[1], "guard"))
+		return guard();
 	s = suite_create("population");
 	tc = tcase_create("population");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_syscalls_flat_anon);
 	tcase_add_test(tc, test_syscalls_flat_memfd);
+	tcase_add_test(tc, test_guard);
 	tcase_add_test(tc, test_mixed_maps);
 	tcase_add_test(tc, test_fork_resident);
 	suite_add_tcase(s, tc);

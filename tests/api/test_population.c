@@ -413,6 +413,48 @@ START_TEST(test_fork_resident)
 }
 END_TEST
 
+/*
+ * Fork, the other way: a child that gives pages back must give back its own. The parent's
+ * objects fill pages of their own (written in every copy); the child frees them and trims,
+ * which depopulates those pages in the child: found with the parent's pagemap, they would
+ * be the parent's present pages, not the child's, and the child would keep its copies
+ * (measured: that fails here). The parent's copies must keep their bytes.
+ */
+START_TEST(test_fork_give_back)
+{
+	enum { N = 256, SZ = 512 }; /* 128 KiB per unit */
+	static void *h[N];
+	int status;
+	pid_t pid;
+
+	for (int i = 0; i < N; i++) {
+		h[i] = pcpu_alloc(SZ, 0, 0);
+		ck_assert_ptr_nonnull(h[i]);
+		fill(h[i], SZ, (unsigned)i + 1);
+	}
+	pcpu_trim(); /* the parent's own population and depopulation open its descriptors */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct pcpu_stats st = {.size = sizeof(st)};
+
+		for (int i = 0; i < N; i++)
+			pcpu_free(h[i]);
+		pcpu_trim();
+		if (pcpu_stats_get(&st))
+			_exit(2);
+		/* The child's pages went back: fewer than a fifth of the objects' bytes stay. */
+		_exit(st.resident_bytes > (uint64_t)N * SZ * pcpu_nr_cpus() / 5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(check(h[i], SZ, (unsigned)i + 1, 0), "object %d lost its bytes", i);
+		pcpu_free(h[i]);
+	}
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s;
@@ -434,6 +476,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_guard);
 	tcase_add_test(tc, test_mixed_maps);
 	tcase_add_test(tc, test_fork_resident);
+	tcase_add_test(tc, test_fork_give_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

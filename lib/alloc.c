@@ -590,4 +590,5 @@ __attribute__((destructor)) static void alloc_fini(void)
 	if (!__atomic_load_n(&pcpu_initialized, __ATOMIC_ACQUIRE))
 		return;
 	pcpu_balance_stop();
+	pcpu_pagemap_fini();
 }

@@ -80,4 +80,10 @@ long pcpu_pagemap_resident(uintptr_t start, size_t n, bool own_only);
 /* pcpu_self_pidfd - a pidfd of this process (pidfd_open, Linux 5.3), or -1. */
 int pcpu_self_pidfd(void);
 
+/*
+ * pcpu_pagemap_fini - close the descriptors (library unload), once nothing can use them:
+ * after the balancer has stopped.
+ */
+void pcpu_pagemap_fini(void);
+
 #endif /* PCPU_PAGEMAP_H */

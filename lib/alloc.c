@@ -158,7 +158,6 @@ static void atfork_child(void)
 	 * (glibc's default mutexes do not check the owner, whose thread id changed).
 	 */
 	pcpu_balance_atfork_child();
-	pcpu_chunkset_atfork_child();
 	pthread_mutex_unlock(&pcpu_lock);
 	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
@@ -591,5 +590,5 @@ __attribute__((destructor)) static void alloc_fini(void)
 	if (!__atomic_load_n(&pcpu_initialized, __ATOMIC_ACQUIRE))
 		return;
 	pcpu_balance_stop();
-	pcpu_chunkset_fini();
+	pcpu_pagemap_fini();
 }

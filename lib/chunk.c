@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Copyright (c) 2026 The libpcpu authors */
 /*
- * Chunk memory (the kernel's percpu-vm backend, in user space): a PROT_NONE|MAP_NORESERVE
- * reservation per chunk costs no memory; population makes page ranges accessible in every
- * unit; depopulation gives them back with MADV_DONTNEED and makes them PROT_NONE again so a
- * use after free of a whole page faults.
+ * Chunk memory (the kernel's percpu-vm backend, in user space): a MAP_NORESERVE reservation
+ * per chunk, accessible from creation, costs no memory until written; population prefaults
+ * the allowed CPUs' units; depopulation gives back the pages present in the range (see
+ * chunk.h for the system calls and mappings each costs, and the guard=1 debug mode).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <pcpu.h>
@@ -20,7 +21,9 @@
 #include "checker.h"
 #include "config.h"
 #include "chunk.h"
+#include "config.h"
 #include "cpu.h"
+#include "pagemap.h"
 #include "topology.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -38,18 +41,28 @@ uint64_t pcpu_chunk_memfd_fallbacks, pcpu_chunk_memfd_over_budget;
 /* CPUs the process may run on, re-read at each population (affinity can change). */
 static unsigned char *allowed;
 
+/*
+ * Ranges for one process_madvise() call (the kernel's UIO_MAXIOV), filled by population
+ * and depopulation, which both run under pcpu_alloc_mutex.
+ */
+#define IOV_BATCH 1024
+static struct iovec iov[IOV_BATCH];
+/* process_madvise() on ourselves with this advice: 0 unknown, 1 works, -1 refused. */
+static int pmadv_populate, pmadv_dontneed;
+
 /* The machine has one memory node: binding a group there or not places pages alike. */
 static bool one_mem_node;
 
 /*
  * Memfd views cost mappings: every unit is a VMA of its own (the views of one memfd all
- * map offset 0, so they never merge), where a fully populated anonymous chunk is one VMA
- * (a partly populated chunk is two per unit either way: populated pages and the rest).
- * vm.max_map_count (65530 by default) bounds a process's VMAs, and at thousands of units
- * a few chunks would reach it: population and depopulation would then fail to split VMAs.
- * The VMAs memfd views add (one per unit and chunk) may take at most half of it (the
- * program needs the rest); beyond, chunks stay anonymous (counted as fallbacks). Under
- * pcpu_alloc_mutex, as chunk creation and destruction are.
+ * map offset 0, so they never merge), where an anonymous chunk is one VMA per bind group,
+ * populated or not (chunk.h). vm.max_map_count (65530 by default) bounds a process's VMAs,
+ * and at thousands of units a few chunks would reach it: any later mmap, mprotect or
+ * munmap that needs a VMA, ours or the program's (or a sanitizer runtime's), would fail
+ * with ENOMEM. The VMAs memfd views take (one per unit and chunk; population and
+ * depopulation split none, guard=1 aside, which uses no memfd views) may take at most half
+ * of it; beyond, chunks stay anonymous (counted as fallbacks). Under pcpu_alloc_mutex, as
+ * chunk creation and destruction are.
  */
 static long memfd_vma_budget, memfd_vmas;
 
@@ -72,30 +85,22 @@ static long max_map_count(void)
  * mapping's resident size in /proc/self/smaps counts every page read where it does not.
  * Return 1, 0, or -1 when neither way could tell.
  */
+static void count_run(uint64_t s, uint64_t e, void *arg)
+{
+	*(uint64_t *)arg += e - s;
+}
+
 static int scan_pfnzero(const char *p)
 {
-	struct pcpu_page_region vec[1];
-	struct pcpu_pm_scan_arg a;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	long n;
+	struct pcpu_pm_query present = {.mask = PCPU_PAGE_IS_PRESENT};
+	struct pcpu_pm_query zero = {.mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO};
+	uint64_t s = (uintptr_t)p, e = s + pcpu_geom.page, n = 0, z = 0;
 
-	if (fd < 0)
-		return -1;
-	/* Memory checkers do not know this ioctl writes @vec: start from defined bytes. */
-	memset(vec, 0, sizeof(vec));
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.start = (uintptr_t)p;
-	a.end = (uintptr_t)p + pcpu_geom.page;
-	a.vec = (uintptr_t)vec;
-	a.vec_len = 1;
-	a.category_anyof_mask = PCPU_PAGE_IS_PRESENT;
-	a.return_mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO;
-	n = ioctl(fd, PCPU_PAGEMAP_SCAN, &a);
-	close(fd);
-	if (n != 1)
+	if (pcpu_pagemap_scan(s, e, &present, count_run, &n) || !n)
 		return -1; /* no ioctl (before 6.7), or the page went away meanwhile */
-	return (vec[0].categories & PCPU_PAGE_IS_PFNZERO) != 0;
+	if (pcpu_pagemap_scan(s, e, &zero, count_run, &z))
+		return -1;
+	return z != 0;
 }
 
 /*
@@ -131,14 +136,12 @@ static long smaps_rss(const volatile char *p)
 static int probe_zero_page(void)
 {
 	size_t len = PROBE_PAGES * pcpu_geom.page;
-	volatile char *p = pcpu_sys_mmap(len);
+	volatile char *p = pcpu_sys_mmap(len, PROT_READ | PROT_WRITE);
 	long rss;
 	int ret = -1;
 
 	if (!p)
 		return -1;
-	if (pcpu_sys_mprotect((void *)p, len, PROT_READ | PROT_WRITE))
-		goto out;
 	madvise((void *)p, len, MADV_NOHUGEPAGE);
 	(void)p[0];
 	ret = scan_pfnzero((const char *)p);
@@ -171,7 +174,8 @@ static void zero_source_init(void)
 		}
 	}
 	one_mem_node = !pcpu_topo.numa || numa_max_node() == 0;
-	memfd_vma_budget = pcpu_zero_source == PCPU_ZERO_MEMFD ? max_map_count() / 2 : 0;
+	memfd_vma_budget =
+	    pcpu_zero_source == PCPU_ZERO_MEMFD && !pcpu_settings.guard ? max_map_count() / 2 : 0;
 	memfd_vmas = 0;
 }
 
@@ -204,9 +208,9 @@ static int group_memfd_key(const struct pcpu_group *grp)
 
 /*
  * Memfd zero source: map every unit over its slot of the reservation at @base as a
- * MAP_PRIVATE, PROT_NONE view of offset 0 of its groups' memfd, one stride long (the colour
- * page included), then close the memfd: the mappings keep it alive until the chunk is
- * unmapped, and no descriptor outlives chunk creation (a daemon may close them all).
+ * MAP_PRIVATE, read-write view of offset 0 of its groups' memfd, one stride long (the
+ * colour page included), then close the memfd: the mappings keep it alive until the chunk
+ * is unmapped, and no descriptor outlives chunk creation (a daemon may close them all).
  */
 static int map_memfds(char *base)
 {
@@ -230,7 +234,8 @@ static int map_memfds(char *base)
 			for (unsigned u = grp->first_unit;
 			     u < grp->first_unit + grp->nr_units && !err; u++)
 				err = pcpu_sys_mmap_fixed(base + (size_t)u * pcpu_geom.stride,
-							  pcpu_geom.stride, fd);
+							  pcpu_geom.stride, fd,
+							  PROT_READ | PROT_WRITE);
 		}
 		close(fd);
 		if (err)
@@ -281,13 +286,26 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 		if (!c->owner)
 			goto fail_queued;
 	}
-	c->base = pcpu_sys_mmap(pcpu_geom.vsize);
+	/*
+	 * Accessible from creation (chunk.h). Where the kernel will not reserve that much
+	 * accessible memory (vm.overcommit_memory=2 charges it despite MAP_NORESERVE), a
+	 * PROT_NONE reservation, whose populated ranges only are charged, with the guard.
+	 */
+	c->guarded = pcpu_settings.guard;
+	c->base = c->guarded ? NULL : pcpu_sys_mmap(pcpu_geom.vsize, PROT_READ | PROT_WRITE);
+	if (!c->base) {
+		c->guarded = true;
+		c->base = pcpu_sys_mmap(pcpu_geom.vsize, PROT_NONE);
+	}
 	if (!c->base)
 		goto fail_queued;
 	if (pcpu_zero_source == PCPU_ZERO_MEMFD) {
 		long vmas = (long)pcpu_geom.nr_units;
 
-		if (memfd_vmas + vmas > memfd_vma_budget) {
+		if (c->guarded) {
+			/* Views would be split by every population: guarded chunks stay anon. */
+			pcpu_chunk_memfd_fallbacks++;
+		} else if (memfd_vmas + vmas > memfd_vma_budget) {
 			pcpu_chunk_memfd_fallbacks++;
 			pcpu_chunk_memfd_over_budget++;
 		} else if (map_memfds(c->base)) {
@@ -296,7 +314,8 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 			 * stays anonymous, correct but reads of never-written copies cost
 			 * pages. A failed MAP_FIXED may leave a hole: remap the whole range.
 			 */
-			if (pcpu_sys_mmap_fixed(c->base, pcpu_geom.vsize, -1)) {
+			if (pcpu_sys_mmap_fixed(c->base, pcpu_geom.vsize, -1,
+						PROT_READ | PROT_WRITE)) {
 				pcpu_sys_munmap(c->base, pcpu_geom.vsize);
 				goto fail_queued;
 			}
@@ -367,11 +386,226 @@ static int prefault(char *addr, size_t len)
 	return err;
 }
 
-int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
+/*
+ * Apply @advice to iov[0, n): one process_madvise() on ourselves, where the kernel takes
+ * this advice that way (any advice since Linux 6.13; before, it refuses with EINVAL), else
+ * one madvise() per range. *@works caches the answer. Return 0 or a negative errno.
+ */
+static int advise_ranges(size_t n, int advice, int *works)
+{
+	size_t done = 0;
+	int pidfd;
+
+	if (!n)
+		return 0;
+	pidfd = *works >= 0 ? pcpu_self_pidfd() : -1;
+	if (pidfd >= 0) {
+		size_t total = 0;
+		long r;
+
+		for (size_t i = 0; i < n; i++)
+			total += iov[i].iov_len;
+		r = pcpu_sys_process_madvise(pidfd, iov, n, advice);
+		if (r == (long)total) {
+			*works = 1;
+			return 0;
+		}
+		if (r == -EINVAL || r == -ENOSYS || r == -EPERM)
+			*works = -1;
+		else if (r < 0 && *works > 0 && advice != MADV_DONTNEED)
+			return (int)r; /* a real failure (no memory): the caller undoes */
+		/* Partly done, or refused: the rest range by range (the error repeats there). */
+		for (size_t b = r > 0 ? (size_t)r : 0; done < n && b >= iov[done].iov_len; done++)
+			b -= iov[done].iov_len;
+	}
+	for (; done < n; done++) {
+		int err = advice == MADV_POPULATE_WRITE
+			      ? prefault(iov[done].iov_base, iov[done].iov_len)
+			      : pcpu_sys_madvise(iov[done].iov_base, iov[done].iov_len, advice);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Fault pages [ps, pe) in for the copies the process may use now: those of the CPUs it may
+ * run on, or with index=cid the first as many copies (the kernel hands out concurrency
+ * ids from 0, fewer than the CPUs allowed). The others read zero (the zero page, or their
+ * memfd's page-cache page) until first written, and then fault in on the node their unit
+ * is bound to. System calls: one per 1024 allowed CPUs.
+ */
+static int prefault_allowed(struct pcpu_chunk *c, int ps, int pe)
+{
+	size_t off = (size_t)ps * pcpu_geom.page, len = (size_t)(pe - ps) * pcpu_geom.page;
+	bool cid = pcpu_cpu_index_now() == PCPU_INDEX_CID;
+	unsigned nr_allowed = 0;
+	size_t n = 0;
+	int err;
+
+	for (unsigned cpu = 0; cpu < pcpu_topo.nr_cpus; cpu++)
+		nr_allowed += allowed[cpu] != 0;
+	for (unsigned cpu = 0, i = 0; cpu < pcpu_topo.nr_cpus; cpu++) {
+		if (cid ? i >= nr_allowed : !allowed[cpu])
+			continue;
+		i++;
+		iov[n].iov_base = pcpu_unit_addr(c, pcpu_topo.cpu_unit[cpu], off);
+		iov[n++].iov_len = len;
+		if (n == IOV_BATCH) {
+			err = advise_ranges(n, MADV_POPULATE_WRITE, &pmadv_populate);
+			if (err)
+				return err;
+			n = 0;
+		}
+	}
+	return advise_ranges(n, MADV_POPULATE_WRITE, &pmadv_populate);
+}
+
+/* guard=1: make pages [ps, pe) of every unit accessible (@prot) or not, unit by unit. */
+static int guard_protect(struct pcpu_chunk *c, int ps, int pe, int prot, unsigned *done)
 {
 	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
-	bool cid = pcpu_cpu_index_now() == PCPU_INDEX_CID;
-	unsigned u, done = 0, nr_allowed;
+
+	*done = 0;
+	if (ps == 0 && pe == pcpu_geom.nr_pages) {
+		/* The whole chunk: one call (anonymous units then merge into one mapping). */
+		if (pcpu_sys_mprotect(c->base, pcpu_geom.vsize, prot))
+			return -ENOMEM;
+		*done = pcpu_geom.nr_units;
+		return 0;
+	}
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++, (*done)++)
+		if (pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, prot))
+			return -ENOMEM;
+	return 0;
+}
+
+/*
+ * Call @fn(addr, len, arg) for each run of pages matching @q within pages [ps, pe) of every
+ * unit (the colour page included with the last), in address order: one PAGEMAP_SCAN over
+ * the span from unit 0's page ps to the last unit's page pe, its runs clipped to each
+ * unit's range. Return 0, or a negative errno when the scan cannot be made (before Linux
+ * 6.7, or without /proc): then @fn may have been called for some runs already.
+ */
+struct clip {
+	const struct pcpu_chunk *c;
+	size_t off, len;
+	void (*fn)(char *addr, size_t len, void *arg);
+	void *arg;
+};
+
+static void clip_run(uint64_t s, uint64_t e, void *arg)
+{
+	const struct clip *k = arg;
+	uint64_t base = (uintptr_t)k->c->base;
+
+	for (uint64_t u = (s - base) / pcpu_geom.stride; u < pcpu_geom.nr_units; u++) {
+		uint64_t ws = base + u * pcpu_geom.stride + k->off, we = ws + k->len;
+
+		if (ws >= e)
+			break;
+		if (we <= s)
+			continue;
+		ws = ws > s ? ws : s;
+		we = we < e ? we : e;
+		k->fn((char *)(uintptr_t)ws, (size_t)(we - ws), k->arg);
+	}
+}
+
+static int scan_units(const struct pcpu_chunk *c, int ps, int pe, const struct pcpu_pm_query *q,
+		      void (*fn)(char *addr, size_t len, void *arg), void *arg)
+{
+	struct clip k = {c, (size_t)ps * pcpu_geom.page, range_len(ps, pe), fn, arg};
+	uintptr_t start = (uintptr_t)pcpu_unit_addr(c, 0, k.off);
+	uintptr_t end = (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1, k.off) + k.len;
+
+	return pcpu_pagemap_scan(start, end, q, clip_run, &k);
+}
+
+/* Depopulation's ranges: iov[0, nr), given back whenever 1024 are collected. */
+struct giveback {
+	size_t nr;
+};
+
+static void giveback_add(char *addr, size_t len, void *arg)
+{
+	struct giveback *g = arg;
+
+	if (g->nr && (char *)iov[g->nr - 1].iov_base + iov[g->nr - 1].iov_len == addr) {
+		iov[g->nr - 1].iov_len += len;
+		return;
+	}
+	if (g->nr == IOV_BATCH) {
+		advise_ranges(g->nr, MADV_DONTNEED, &pmadv_dontneed);
+		g->nr = 0;
+	}
+	iov[g->nr].iov_base = addr;
+	iov[g->nr++].iov_len = len;
+}
+
+/*
+ * Before Linux 6.7: the same from the pagemap entries of the span, PM_WINDOW pages per
+ * read (a few reads per chunk, not one call per unit). Return false when they cannot be
+ * read (then nothing was given back).
+ */
+#define PM_WINDOW 4096
+static uint64_t pm_ent[PM_WINDOW]; /* pcpu_alloc_mutex */
+
+static bool give_back_entries(struct pcpu_chunk *c, size_t off, size_t len, struct giveback *g)
+{
+	size_t page = pcpu_geom.page, stride = pcpu_geom.stride / page;
+	size_t first = off / page,
+	       last = (size_t)(pcpu_geom.nr_units - 1) * stride + (off + len) / page;
+
+	for (size_t w = first; w < last; w += PM_WINDOW) {
+		size_t n = last - w < PM_WINDOW ? last - w : PM_WINDOW;
+
+		if (!pcpu_pagemap_read((uintptr_t)c->base + w * page, n, pm_ent))
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			size_t in_unit = (w + i) % stride * page;
+
+			if (in_unit >= off && in_unit < off + len &&
+			    (pm_ent[i] & (PCPU_PM_PRESENT | PCPU_PM_SWAPPED)))
+				giveback_add(c->base + (w + i) * page, page, g);
+		}
+	}
+	return true;
+}
+
+/*
+ * Give back pages [ps, pe) of every unit: only the pages the kernel has there (present,
+ * or swapped out, whose contents would come back), found with one scan (before Linux 6.7:
+ * from the pagemap entries); without the pagemap, every unit's range. 1024 ranges per
+ * process_madvise(), or one madvise() per range on kernels that refuse
+ * process_madvise(MADV_DONTNEED) on ourselves (before 6.13).
+ */
+static void give_back(struct pcpu_chunk *c, int ps, int pe)
+{
+	struct pcpu_pm_query q = {.anyof = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_SWAPPED};
+	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
+	struct giveback g = {0};
+
+	if (!scan_units(c, ps, pe, &q, giveback_add, &g)) {
+		advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
+		return;
+	}
+	/* The scan failed, perhaps halfway: what it found was given back, redo it all. */
+	g.nr = 0;
+	if (give_back_entries(c, off, len, &g)) {
+		advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
+		return;
+	}
+	g.nr = 0;
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		giveback_add(pcpu_unit_addr(c, u, off), len, &g);
+	advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
+}
+
+int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
+{
+	unsigned done = 0;
 	int err = 0;
 
 	if (!allowed) {
@@ -380,65 +614,37 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 			return -ENOMEM;
 	}
 	pcpu_topology_allowed(&pcpu_topo, allowed);
-	if (ps == 0 && pe == pcpu_geom.nr_pages) {
-		/* The whole chunk: one call (anonymous units then merge into one mapping). */
-		err = pcpu_sys_mprotect(c->base, pcpu_geom.vsize, PROT_READ | PROT_WRITE);
-		if (err)
-			return -ENOMEM;
-		done = pcpu_geom.nr_units;
-	} else {
-		for (u = 0; u < pcpu_geom.nr_units; u++, done++) {
-			err = pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len,
-						PROT_READ | PROT_WRITE);
-			if (err)
-				goto undo;
-		}
-	}
-	/*
-	 * Fault pages in only for the copies the process may use now: those of the CPUs it may
-	 * run on, or with index=cid the first as many copies (the kernel hands out concurrency
-	 * ids from 0, fewer than the CPUs allowed). The others read the zero page (or their
-	 * memfd's page-cache page) until first written, and then fault in on the node their
-	 * unit is bound to.
-	 */
-	nr_allowed = 0;
-	for (unsigned cpu = 0; cpu < pcpu_topo.nr_cpus; cpu++)
-		nr_allowed += allowed[cpu] != 0;
-	for (unsigned cpu = 0, i = 0; cpu < pcpu_topo.nr_cpus; cpu++) {
-		if (cid ? i >= nr_allowed : !allowed[cpu])
-			continue;
-		i++;
-		err = prefault(pcpu_unit_addr(c, pcpu_topo.cpu_unit[cpu], off),
-			       (size_t)(pe - ps) * pcpu_geom.page);
+	if (c->guarded) {
+		err = guard_protect(c, ps, pe, PROT_READ | PROT_WRITE, &done);
 		if (err)
 			goto undo;
 	}
+	err = prefault_allowed(c, ps, pe);
+	if (err)
+		goto undo;
 	/* After the prefault, which may touch the pages itself. */
 	pcpu_checker_populated(c, ps, pe);
 	c->nr_populate_calls++;
 	pcpu_chunk_pages_populated += (uint64_t)(pe - ps);
 	return 0;
 undo:
-	for (u = 0; u < done; u++) {
-		pcpu_sys_madvise(pcpu_unit_addr(c, u, off), len, MADV_DONTNEED);
-		pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, PROT_NONE);
+	give_back(c, ps, pe);
+	if (c->guarded) {
+		size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
+
+		for (unsigned u = 0; u < done; u++)
+			pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, PROT_NONE);
 	}
 	return -ENOMEM;
 }
 
 void pcpu_chunk_depopulate(struct pcpu_chunk *c, int ps, int pe)
 {
-	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
+	unsigned done;
 
-	if (ps == 0 && pe == pcpu_geom.nr_pages) {
-		pcpu_sys_madvise(c->base, pcpu_geom.vsize, MADV_DONTNEED);
-		pcpu_sys_mprotect(c->base, pcpu_geom.vsize, PROT_NONE);
-	} else {
-		for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
-			pcpu_sys_madvise(pcpu_unit_addr(c, u, off), len, MADV_DONTNEED);
-			pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, PROT_NONE);
-		}
-	}
+	give_back(c, ps, pe);
+	if (c->guarded)
+		guard_protect(c, ps, pe, PROT_NONE, &done);
 	pcpu_checker_depopulate(c, ps, pe);
 	pcpu_chunk_pages_depopulated += (uint64_t)(pe - ps);
 }
@@ -502,61 +708,38 @@ struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr)
 }
 
 /*
- * Resident bytes of pages [ps, pe) of unit @unit: with @pm (the pagemap, memfd zero source)
- * the pages of the process's own, else what mincore() calls resident.
+ * Resident bytes of pages [ps, pe) of unit @unit: with the memfd zero source the pages of
+ * the process's own (the pagemap), else what mincore() calls resident (also the fallback
+ * when the pagemap is unreadable).
  */
-static size_t unit_resident(const struct pcpu_chunk *c, unsigned unit, int ps, int pe, int pm)
+static size_t unit_resident(const struct pcpu_chunk *c, unsigned unit, int ps, int pe)
 {
 	size_t page = pcpu_geom.page, n = 0;
-	union {
-		unsigned char vec[512];
-		uint64_t ent[512];
-	} b;
+	unsigned char vec[512];
 
+	if (pcpu_zero_source == PCPU_ZERO_MEMFD) {
+		long r = pcpu_pagemap_resident(
+		    (uintptr_t)pcpu_unit_addr(c, unit, (size_t)ps * page), (size_t)(pe - ps), true);
+
+		if (r >= 0)
+			return (size_t)r * page;
+	}
 	for (int p = ps; p < pe;) {
 		char *addr = pcpu_unit_addr(c, unit, (size_t)p * page);
-		int cnt = pe - p;
+		int cnt = pe - p < (int)sizeof(vec) ? pe - p : (int)sizeof(vec);
 
-		if (pm >= 0) {
-			ssize_t len;
-
-			if (cnt > (int)ARRAY_SIZE(b.ent))
-				cnt = (int)ARRAY_SIZE(b.ent);
-			len = pread(pm, b.ent, (size_t)cnt * sizeof(b.ent[0]),
-				    (off_t)((uintptr_t)addr / page * sizeof(b.ent[0])));
-			if (len != (ssize_t)(cnt * sizeof(b.ent[0])))
-				return n * page;
-			for (int i = 0; i < cnt; i++)
-				n += (b.ent[i] & (PCPU_PM_PRESENT | PCPU_PM_FILE)) ==
-				     PCPU_PM_PRESENT;
-		} else {
-			if (cnt > (int)sizeof(b.vec))
-				cnt = (int)sizeof(b.vec);
-			if (mincore(addr, (size_t)cnt * page, b.vec))
-				return n * page;
-			for (int i = 0; i < cnt; i++)
-				n += b.vec[i] & 1;
-		}
+		pcpu_sys_counted(1);
+		if (mincore(addr, (size_t)cnt * page, vec))
+			return n * page;
+		for (int i = 0; i < cnt; i++)
+			n += vec[i] & 1;
 		p += cnt;
 	}
 	return n * page;
 }
 
-/*
- * The pagemap for counting, memfd zero source only: there mincore() would count the memfd's
- * page-cache pages that never-written copies map. Opened per call: a descriptor kept open
- * would describe the parent's memory in a fork child.
- */
-static int open_pagemap(void)
-{
-	if (pcpu_zero_source != PCPU_ZERO_MEMFD)
-		return -1;
-	return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-}
-
 size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit)
 {
-	int pm = open_pagemap();
 	size_t n = 0;
 
 	for (int p = 0; p < pcpu_geom.nr_pages;) {
@@ -567,22 +750,33 @@ size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit)
 			continue;
 		}
 		e = pcpu_am_next_unpop(&c->map, p);
-		n += unit_resident(c, unit, p, e, pm);
+		n += unit_resident(c, unit, p, e);
 		p = e;
 	}
-	if (pm >= 0)
-		close(pm);
 	return n;
+}
+
+static void count_bytes(char *addr, size_t len, void *arg)
+{
+	(void)addr;
+	*(size_t *)arg += len;
 }
 
 size_t pcpu_chunk_resident_pages(const struct pcpu_chunk *c, int ps, int pe)
 {
-	int pm = open_pagemap();
+	/* As unit_resident() counts (the colour page scanned too is never touched). */
+	struct pcpu_pm_query q = {.mask = PCPU_PAGE_IS_PRESENT};
 	size_t n = 0;
 
+	if (pcpu_zero_source == PCPU_ZERO_MEMFD)
+		q = (struct pcpu_pm_query){
+		    .mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
+		    .inverted = PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
+		};
+	if (!scan_units(c, ps, pe, &q, count_bytes, &n))
+		return n;
+	n = 0;
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
-		n += unit_resident(c, u, ps, pe, pm);
-	if (pm >= 0)
-		close(pm);
+		n += unit_resident(c, u, ps, pe);
 	return n;
 }

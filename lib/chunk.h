@@ -20,6 +20,23 @@
  * memfd's page-cache page, shared by every unit mapping it, and a write copies it into a
  * private page placed by the memfd's shared policy (mbind). Decided once, by probing, in
  * pcpu_geom_init(); PCPU__ZERO_SOURCE=anon|memfd overrides the probe (tests).
+ *
+ * Access. A chunk is readable and writable from creation (MAP_NORESERVE: it costs nothing
+ * until written), so neither population nor depopulation changes a protection. Population
+ * prefaults the units of the CPUs the process may run on (one process_madvise() per 1024
+ * of them); depopulation finds the pages present in the range with one PAGEMAP_SCAN over
+ * the span and gives them back with process_madvise(MADV_DONTNEED), 1024 ranges per call:
+ * the system calls follow what the process uses, not the possible CPUs. PCPU_CONF guard=1
+ * (or a reservation the kernel refuses to make accessible, as under vm.overcommit_memory=2,
+ * where MAP_NORESERVE is ignored) keeps unpopulated pages PROT_NONE instead, at one
+ * mprotect per unit and population.
+ *
+ * Mappings (VMAs) per chunk, for vm.max_map_count. Anonymous zero source: one per bind
+ * group (mbind gives each group's range its own policy; one when nothing is bound),
+ * whatever is populated. Memfd zero source: one per unit, also whatever is populated
+ * (each unit maps offset 0 of its memfd, so neighbours never merge): that cost is bounded
+ * by the memfd budget in chunk.c. With guard=1, population splits them further (up to
+ * about four per unit in a partly populated chunk).
  */
 #ifndef PCPU_CHUNK_H
 #define PCPU_CHUNK_H
@@ -27,9 +44,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/ioctl.h>
 
 #include "area_map.h"
+#include "pagemap.h"
 #include "util.h"
 
 /*
@@ -67,6 +84,7 @@ struct pcpu_chunk {
 	bool reserved;              /* the reserved region: never on a slot list */
 	bool owns_mapping;          /* false for the reserved view of the first chunk */
 	bool memfd;                 /* units are memfd views (zero source memfd) */
+	bool guarded;               /* unpopulated pages are PROT_NONE (guard=1) */
 	unsigned long *dirty;       /* reserved region only (static.c): granules that may be
 				     * nonzero in some unit */
 	/*
@@ -101,34 +119,6 @@ extern bool pcpu_zero_source_forced;  /* set by PCPU__ZERO_SOURCE */
 extern uint64_t pcpu_chunk_memfd_fallbacks; /* memfd mode: chunks left anonymous */
 extern uint64_t pcpu_chunk_memfd_over_budget; /* of which for the mapping budget */
 
-/*
- * PAGEMAP_SCAN (Linux 6.7) on /proc/self/pagemap: page categories by range. Defined here
- * because older uapi headers lack it.
- */
-struct pcpu_page_region {
-	uint64_t start, end, categories;
-};
-struct pcpu_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PCPU_PAGEMAP_SCAN _IOWR('f', 16, struct pcpu_pm_scan_arg)
-#define PCPU_PAGE_IS_FILE (1u << 2)
-#define PCPU_PAGE_IS_PRESENT (1u << 3)
-#define PCPU_PAGE_IS_PFNZERO (1u << 5)
-
-/* /proc/self/pagemap entry bits. */
-#define PCPU_PM_PRESENT (1ULL << 63)
-#define PCPU_PM_SWAPPED (1ULL << 62)
-#define PCPU_PM_FILE (1ULL << 61) /* a page-cache page: in a chunk, never written */
-
-/* pcpu_pm_written - a pagemap entry of chunk memory that may hold data. */
-static inline bool pcpu_pm_written(uint64_t ent)
-{
-	return (ent & (PCPU_PM_PRESENT | PCPU_PM_FILE)) == PCPU_PM_PRESENT ||
-	       (ent & PCPU_PM_SWAPPED);
-}
-
 /* pcpu_unit_addr - address of byte @off of unit @unit in chunk @c. */
 static inline char *pcpu_unit_addr(const struct pcpu_chunk *c, unsigned unit, size_t off)
 {
@@ -154,12 +144,15 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set);
 void pcpu_chunk_destroy(struct pcpu_chunk *c);
 
 /*
- * pcpu_chunk_populate - make pages [ps, pe) of every unit accessible, faulting them in for
- * the units of CPUs the process may run on. Only syscalls: the caller marks the map. On
- * failure nothing stays populated. Return 0 or -ENOMEM.
+ * pcpu_chunk_populate - make pages [ps, pe) of every unit usable, faulting them in for the
+ * units of CPUs the process may run on. Only syscalls: the caller marks the map. On
+ * failure nothing stays populated. Return 0 or -ENOMEM. pcpu_alloc_mutex held.
  */
 int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe);
-/* pcpu_chunk_depopulate - give pages [ps, pe) of every unit back and make them PROT_NONE. */
+/*
+ * pcpu_chunk_depopulate - give pages [ps, pe) of every unit back (they read zero again),
+ * and with guard=1 make them PROT_NONE. pcpu_alloc_mutex held.
+ */
 void pcpu_chunk_depopulate(struct pcpu_chunk *c, int ps, int pe);
 
 /* Reverse map of handle addresses (unit-0 range) to chunks; caller holds the short lock. */
@@ -168,9 +161,10 @@ void pcpu_chunk_index_del(struct pcpu_chunk *c);
 struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr);
 /*
  * Bytes of chunk memory resident in unit @unit, populated pages only, for stats; and in
- * pages [ps, pe) of every unit, for pcpu_trim(). mincore() with the anonymous zero source
- * (a page mapping the zero page counts too); with memfd, pages of the process's own only
- * (/proc/self/pagemap: present and not page cache), mincore() when that is unreadable.
+ * pages [ps, pe) of every unit, for pcpu_trim(). With the anonymous zero source every
+ * present page (a page mapping the zero page counts too); with memfd, pages of the
+ * process's own only (present and not page cache). Through the pagemap (pagemap.h), one
+ * scan for all units; mincore() per unit when that is unreadable.
  */
 size_t pcpu_chunk_resident(const struct pcpu_chunk *c, unsigned unit);
 size_t pcpu_chunk_resident_pages(const struct pcpu_chunk *c, int ps, int pe);

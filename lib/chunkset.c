@@ -755,30 +755,12 @@ static struct drain_batch {
  * would copy it into a private page (pcpu_pm_written()). (mincore() cannot be used: it
  * reports a swapped-out page, whose contents are not zero, as absent.) Without /proc every
  * copy is read, which is correct, only slower; it never writes a copy that reads zero.
- * The descriptor is used under pcpu_drain_mutex only; it names the mm of the process that
- * opened it, so the fork child reopens it.
+ * The pagemap helper (pagemap.h) keeps the descriptor, and a fork child's own.
  */
 #define PM_MAX_PAGES 16   /* batches spread wider than this read every copy */
 #define PM_ENTRIES 4096   /* entries read at once: several units per system call */
 
-static int pagemap_fd = -1; /* -1: not opened yet, -2: unavailable */
-static uint64_t pm_ent[PM_ENTRIES];
-
-/* Fill @ent with the pagemap entries of @n pages at @addr. Return false when unknown. */
-static bool pagemap_read(const char *addr, int n, uint64_t *ent)
-{
-	size_t len = (size_t)n * sizeof(*ent);
-
-	if (pagemap_fd == -1) {
-		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (pagemap_fd < 0)
-			pagemap_fd = -2;
-	}
-	if (pagemap_fd < 0)
-		return false;
-	return pread(pagemap_fd, ent, len,
-		     (off_t)((uintptr_t)addr / pcpu_geom.page * sizeof(*ent))) == (ssize_t)len;
-}
+static uint64_t pm_ent[PM_ENTRIES]; /* pcpu_drain_mutex */
 
 static int next_queued(const unsigned long *map, int from, int end)
 {
@@ -845,7 +827,7 @@ static bool window_touched(const uint64_t *ent, int ws, int ps, int pe)
 /*
  * Zero the batch in every unit, unit by unit: a batch of small areas sits in one or two
  * pages of each unit, which are then visited once each, in address order. Copies on pages
- * never faulted in are skipped without being read (see pagemap_read()). Return the bytes
+ * never faulted in are skipped without being read (see pm_ent above). Return the bytes
  * written.
  */
 static size_t zero_batch(void)
@@ -871,8 +853,9 @@ static size_t zero_batch(void)
 					      : (unsigned)per_read;
 
 			first = u;
-			known = pagemap_read(pcpu_unit_addr(batch.c, u, (size_t)ws * page),
-					     (int)(nu - 1) * stride + (we - ws), pm_ent);
+			known = pcpu_pagemap_read(
+				(uintptr_t)pcpu_unit_addr(batch.c, u, (size_t)ws * page),
+				(size_t)(nu - 1) * (size_t)stride + (size_t)(we - ws), pm_ent);
 		}
 		if (known)
 			ent = pm_ent + (size_t)(u - first) * (size_t)stride;
@@ -1048,21 +1031,4 @@ int pcpu_chunkset_verify(char *why, size_t len)
 		}
 	}
 	return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Life cycle                                                                                */
-/* ---------------------------------------------------------------------------------------- */
-
-void pcpu_chunkset_atfork_child(void)
-{
-	/* The inherited pagemap descriptor describes the parent's memory. */
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
-	pagemap_fd = -1;
-}
-
-void pcpu_chunkset_fini(void)
-{
-	pcpu_chunkset_atfork_child();
 }

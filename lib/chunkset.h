@@ -303,9 +303,4 @@ void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
  */
 int pcpu_chunkset_verify(char *why, size_t len);
 
-/* pcpu_chunkset_atfork_child - in the fork child, all locks held: drop the parent's state. */
-void pcpu_chunkset_atfork_child(void);
-/* pcpu_chunkset_fini - at unload, once the balancer has stopped: release descriptors. */
-void pcpu_chunkset_fini(void);
-
 #endif /* PCPU_CHUNKSET_H */

@@ -156,6 +156,10 @@ static int set_pair(struct pcpu_settings *s, const char *k, const char *v)
 		if (parse_bool(v, &b))
 			return -EINVAL;
 		s->debug = b;
+	} else if (!strcmp(k, "guard")) {
+		if (parse_bool(v, &b))
+			return -EINVAL;
+		s->guard = b;
 	} else if (!strcmp(k, "topology")) {
 		if (!*v || strlen(v) >= sizeof(s->topology) ||
 		    strspn(v, "0123456789x-+") != strlen(v))

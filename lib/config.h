@@ -24,6 +24,7 @@ struct pcpu_settings {
 	int cpu_mode;            /* 0 auto, else enum pcpu_cpu_mode */
 	int index_mode;          /* enum pcpu_index_mode */
 	bool debug;              /* verify after every change */
+	bool guard;              /* unpopulated chunk pages PROT_NONE (lib/chunk.c) */
 	char topology[256];      /* fake topology, "" for the real machine */
 };
 

@@ -53,7 +53,6 @@ void pcpu_domain_stats_emit(struct pcpu_emit *e) __attribute__((weak));
 enum resident_method { RES_UNKNOWN, RES_PAGEMAP_SCAN, RES_MINCORE };
 
 static enum resident_method res_method; /* decided once, under pcpu_alloc_mutex */
-static int pagemap_fd = -1;
 
 static const char *const res_method_name[] = {
 	[RES_UNKNOWN] = "none",
@@ -61,10 +60,17 @@ static const char *const res_method_name[] = {
 	[RES_MINCORE] = "mincore",
 };
 
-/* Add the bytes of [s, e) (inside @c's reservation) to the units they belong to. */
-static void add_resident(const struct pcpu_chunk *c, uint64_t s, uint64_t e, uint64_t *units)
+/* Bytes of one unit of the chunk being measured, per unit. */
+struct resident_acc {
+	const struct pcpu_chunk *c;
+	uint64_t *units;
+};
+
+/* Add the bytes of [s, e) (inside the chunk's reservation) to the units they belong to. */
+static void add_resident(uint64_t s, uint64_t e, void *arg)
 {
-	uint64_t base = (uintptr_t)c->base;
+	const struct resident_acc *r = arg;
+	uint64_t base = (uintptr_t)r->c->base;
 
 	while (s < e) {
 		uint64_t u = (s - base) / pcpu_geom.stride;
@@ -72,7 +78,7 @@ static void add_resident(const struct pcpu_chunk *c, uint64_t s, uint64_t e, uin
 		uint64_t n = (e < uend ? e : uend) - s;
 
 		if (u < pcpu_geom.nr_units)
-			units[u] += n;
+			r->units[u] += n;
 		s += n;
 	}
 }
@@ -80,35 +86,15 @@ static void add_resident(const struct pcpu_chunk *c, uint64_t s, uint64_t e, uin
 /* Return 0, or -1 when the ioctl is not there (the caller falls back to mincore). */
 static int resident_scan(const struct pcpu_chunk *c, uint64_t *units)
 {
-	struct pcpu_page_region vec[64];
-	struct pcpu_pm_scan_arg a;
-	uint64_t start = (uintptr_t)c->base, end = start + pcpu_geom.vsize;
+	/* Present, and neither the zero page nor a memfd page-cache page. */
+	struct pcpu_pm_query q = {
+		.mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
+		.inverted = PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
+	};
+	struct resident_acc r = {c, units};
+	uintptr_t start = (uintptr_t)c->base;
 
-	while (start < end) {
-		long n;
-
-		/* Memory checkers do not know this ioctl writes @vec: start from defined bytes. */
-		memset(vec, 0, sizeof(vec));
-		memset(&a, 0, sizeof(a));
-		a.size = sizeof(a);
-		a.start = start;
-		a.end = end;
-		a.vec = (uintptr_t)vec;
-		a.vec_len = sizeof(vec) / sizeof(vec[0]);
-		/* Present, and neither the zero page nor a memfd page-cache page. */
-		a.category_mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE;
-		a.category_inverted = PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE;
-		a.return_mask = PCPU_PAGE_IS_PRESENT;
-		n = ioctl(pagemap_fd, PCPU_PAGEMAP_SCAN, &a);
-		if (n < 0)
-			return -1;
-		for (long i = 0; i < n; i++)
-			add_resident(c, vec[i].start, vec[i].end, units);
-		if (a.walk_end <= start)
-			break; /* no progress: never loop forever on a kernel quirk */
-		start = a.walk_end;
-	}
-	return 0;
+	return pcpu_pagemap_scan(start, start + pcpu_geom.vsize, &q, add_resident, &r) ? -1 : 0;
 }
 
 static void resident_mincore(const struct pcpu_chunk *c, uint64_t *units)
@@ -120,10 +106,8 @@ static void resident_mincore(const struct pcpu_chunk *c, uint64_t *units)
 /* Add @c's resident bytes per unit to @units. pcpu_alloc_mutex held. */
 static void chunk_resident(const struct pcpu_chunk *c, uint64_t *units)
 {
-	if (res_method == RES_UNKNOWN) {
-		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		res_method = pagemap_fd >= 0 ? RES_PAGEMAP_SCAN : RES_MINCORE;
-	}
+	if (res_method == RES_UNKNOWN)
+		res_method = RES_PAGEMAP_SCAN;
 	if (res_method == RES_PAGEMAP_SCAN) {
 		uint64_t *tmp = calloc(pcpu_geom.nr_units, sizeof(*tmp));
 
@@ -134,11 +118,8 @@ static void chunk_resident(const struct pcpu_chunk *c, uint64_t *units)
 			return;
 		}
 		free(tmp);
-		if (tmp) { /* the ioctl failed: Linux before 6.7 */
-			close(pagemap_fd);
-			pagemap_fd = -1;
+		if (tmp) /* the ioctl failed: Linux before 6.7, or no /proc */
 			res_method = RES_MINCORE;
-		}
 	}
 	resident_mincore(c, units);
 }

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -121,7 +123,14 @@ static inline bool fault_hit(const char *what)
 }
 #endif
 
-void *pcpu_sys_mmap(size_t len)
+uint64_t pcpu_sys_calls;
+
+bool pcpu_fault_hit(const char *what)
+{
+	return fault_hit(what);
+}
+
+void *pcpu_sys_mmap(size_t len, int prot)
 {
 	void *p;
 
@@ -129,17 +138,19 @@ void *pcpu_sys_mmap(size_t len)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	pcpu_sys_counted(1);
+	p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd)
+int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd, int prot)
 {
 	int flags = MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
 
 	if (fault_hit("mmap_fixed"))
 		return -ENOMEM;
-	return mmap(addr, len, PROT_NONE, flags, fd, 0) == MAP_FAILED ? -errno : 0;
+	pcpu_sys_counted(1);
+	return mmap(addr, len, prot, flags, fd, 0) == MAP_FAILED ? -errno : 0;
 }
 
 int pcpu_sys_memfd(size_t size)
@@ -149,9 +160,12 @@ int pcpu_sys_memfd(size_t size)
 	if (fault_hit("memfd"))
 		return -ENOMEM;
 	/* Kernels before 6.3 do not know MFD_NOEXEC_SEAL (EINVAL); newer ones warn without it. */
+	pcpu_sys_counted(2);
 	fd = memfd_create("libpcpu", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
-	if (fd < 0 && errno == EINVAL)
+	if (fd < 0 && errno == EINVAL) {
+		pcpu_sys_counted(1);
 		fd = memfd_create("libpcpu", MFD_CLOEXEC);
+	}
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)size)) {
@@ -165,6 +179,7 @@ int pcpu_sys_memfd(size_t size)
 int pcpu_sys_munmap(void *addr, size_t len)
 {
 	/* munmap is never failed on purpose: teardown must always succeed. */
+	pcpu_sys_counted(1);
 	return munmap(addr, len) ? -errno : 0;
 }
 
@@ -173,6 +188,7 @@ int pcpu_sys_mprotect(void *addr, size_t len, int prot)
 	/* Only making memory accessible may fail; giving it back must always work. */
 	if (prot != PROT_NONE && fault_hit("mprotect"))
 		return -ENOMEM;
+	pcpu_sys_counted(1);
 	return mprotect(addr, len, prot) ? -errno : 0;
 }
 
@@ -180,6 +196,7 @@ int pcpu_sys_madvise(void *addr, size_t len, int advice)
 {
 	if (advice != MADV_DONTNEED && fault_hit("madvise"))
 		return -ENOMEM;
+	pcpu_sys_counted(1);
 	return madvise(addr, len, advice) ? -errno : 0;
 }
 
@@ -192,7 +209,20 @@ int pcpu_sys_mbind(void *addr, size_t len, int node)
 	if (node < 0 || node >= (int)(8 * sizeof(mask)))
 		return -EINVAL;
 	mask[node / BITS_PER_LONG] = 1UL << (node % BITS_PER_LONG);
+	pcpu_sys_counted(1);
 	return mbind(addr, len, MPOL_PREFERRED, mask, 8 * sizeof(mask), 0) ? -errno : 0;
+}
+
+long pcpu_sys_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice)
+{
+	long r;
+
+	/* As with madvise: only giving memory back must always work. */
+	if (advice != MADV_DONTNEED && fault_hit("process_madvise"))
+		return -ENOMEM;
+	pcpu_sys_counted(1);
+	r = syscall(SYS_process_madvise, pidfd, iov, n, advice, 0);
+	return r < 0 ? -errno : r;
 }
 
 void *pcpu_calloc(size_t n, size_t size)

@@ -98,15 +98,33 @@ bool pcpu_mem_is_zero(const void *mem, size_t n);
  * System calls and metadata allocations that can fail. With -Dfault_injection=true the
  * N-th call (environment PCPU_FAULT=N, counted over all of them) fails with ENOMEM/EINVAL;
  * otherwise these are the plain calls. Internal code returns negative errno.
+ *
+ * pcpu_sys_calls counts the system calls the chunk layer and the pagemap helper make
+ * (through these wrappers and pcpu_sys_counted()), so that a test can check what one
+ * population or depopulation costs. Relaxed: a statistic, not a synchronisation.
  */
-void *pcpu_sys_mmap(size_t len);                        /* PROT_NONE|MAP_NORESERVE reserve */
-/* PROT_NONE|MAP_NORESERVE|MAP_FIXED over @addr: MAP_PRIVATE of @fd at offset 0, or anon (-1) */
-int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd);
+extern uint64_t pcpu_sys_calls;
+static inline void pcpu_sys_counted(unsigned n)
+{
+	__atomic_fetch_add(&pcpu_sys_calls, n, __ATOMIC_RELAXED);
+}
+/* pcpu_fault_hit - true when the fault-injection build fails this call (named @what). */
+bool pcpu_fault_hit(const char *what);
+/* MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, @prot (PROT_NONE or read+write) */
+void *pcpu_sys_mmap(size_t len, int prot);
+/* MAP_PRIVATE|MAP_NORESERVE|MAP_FIXED over @addr: of @fd at offset 0, or anonymous (-1) */
+int pcpu_sys_mmap_fixed(void *addr, size_t len, int fd, int prot);
 int pcpu_sys_memfd(size_t size);                        /* memfd_create + ftruncate: fd */
 int pcpu_sys_munmap(void *addr, size_t len);
 int pcpu_sys_mprotect(void *addr, size_t len, int prot);
 int pcpu_sys_madvise(void *addr, size_t len, int advice);
 int pcpu_sys_mbind(void *addr, size_t len, int node);   /* MPOL_PREFERRED */
+/*
+ * process_madvise(@pidfd, @iov, @n, @advice): the same advice over @n <= 1024 ranges in one
+ * call. Return the bytes advised (the ranges done, in order), or a negative errno.
+ */
+struct iovec;
+long pcpu_sys_process_madvise(int pidfd, const struct iovec *iov, size_t n, int advice);
 void *pcpu_calloc(size_t n, size_t size);
 void *pcpu_malloc(size_t size);
 void *pcpu_realloc(void *p, size_t size);

@@ -179,9 +179,9 @@ fuzz_suite() {
 count_line() { # log prefix
 	local line
 	line=$(grep "^$2: [0-9]* passed, [0-9]* failed" "$1" | tail -1)
-	[ -n "$line" ] || return 0
-	step_passed=$(sed 's/^[^:]*: \([0-9]*\) passed.*/\1/' <<<"$line")
-	step_failed=$(sed 's/^[^:]*: [0-9]* passed, \([0-9]*\) failed.*/\1/' <<<"$line")
+	[[ "$line" =~ ^[^:]*:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || return 0
+	step_passed=${BASH_REMATCH[1]}
+	step_failed=${BASH_REMATCH[2]}
 }
 aarch64_suite() {
 	local rc=0 log=$logdir/aarch64.run.log

@@ -69,6 +69,7 @@ groups=cross-aarch64
 "$src/scripts/deps.sh" $groups
 
 if [ ! -d "$build" ]; then
+	# shellcheck disable=SC2086  # CROSS_MESON_ARGS is a list of options
 	meson setup "$build" "$src" --cross-file "$src/tests/cross/aarch64.ini" \
 		-Dbench=false -Dusdt=disabled -Dstress_seconds=2 ${CROSS_MESON_ARGS:-}
 fi

@@ -10,6 +10,12 @@
 #   tsan      clang TSan build, suite 'tsan' only                           build-tsan/
 #   valgrind  memcheck over suite 'valgrind' (single-threaded enough), gcc build/
 #   fuzz      each libFuzzer harness for FUZZ_SECONDS (tests/fuzz/run-fuzzers.sh)
+#   aarch64   AArch64 cross build (gcc), its suites under qemu-user         build-aarch64/
+#             (tools/cross-aarch64.sh: getcpu mode only, qemu-user has no rseq)
+#   aarch64-vm  the rseq tests on an emulated AArch64 machine, every CPU mode (the same
+#             build; tools/cross-aarch64.sh --system, tools/aarch64-vm/run)
+# Every build turns warnings into errors (-Dwerror=true): the project's default is off, for
+# packagers whose newer compilers warn where ours do not.
 #
 # What each sanitizer leaves out, and why (the meson.build files tag the suites):
 #   tsan      only suite 'tsan': the hot path, counters, the storm/churn/mixed stress tests,
@@ -43,7 +49,7 @@ logdir=test-logs
 rm -rf "$logdir"
 mkdir -p "$logdir"
 
-groups=(sanitizers valgrind)
+groups=(sanitizers valgrind cross-aarch64 aarch64-vm)
 [ -x tools/numa-vm/setup ] && groups+=(numa-vm)
 scripts/deps.sh "${groups[@]}" || { echo "test-all: could not install dependencies" >&2; exit 1; }
 # bpftrace for the USDT test: best effort (the test skips, saying why, without it), and the
@@ -92,10 +98,10 @@ step() { # name command...
 	tests_passed=$((tests_passed + step_passed))
 	tests_failed=$((tests_failed + step_failed))
 	if [ $rc -eq 0 ]; then
-		summary+=("$(printf '%-9s ok      %4ds  %d passed' "$name" "$dt" "$step_passed")")
+		summary+=("$(printf '%-10s ok      %4ds  %d passed' "$name" "$dt" "$step_passed")")
 		echo "=== $name: ok (${dt}s, $step_passed passed)"
 	else
-		summary+=("$(printf '%-9s FAILED  %4ds  %d passed, %d failed  (log: %s)' "$name" "$dt" \
+		summary+=("$(printf '%-10s FAILED  %4ds  %d passed, %d failed  (log: %s)' "$name" "$dt" \
 			"$step_passed" "$step_failed" "$logdir/$name.log")")
 		echo "=== $name: FAILED (${dt}s, $step_passed passed, $step_failed failed); last lines of $logdir/$name.log:"
 		grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)|ERROR|error:|FAILED' "$logdir/$name.log" | head -40
@@ -110,7 +116,8 @@ build() { # dir env... -- meson args...
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
 	shift
 	rm -rf "$dir"
-	env "${envs[@]}" meson setup "$dir" -Dstress_seconds="$STRESS_SECONDS" "$@" || return 1
+	env "${envs[@]}" meson setup "$dir" -Dwerror=true -Dstress_seconds="$STRESS_SECONDS" "$@" ||
+		return 1
 	ninja -C "$dir" || return 1
 }
 
@@ -167,12 +174,42 @@ fuzz_suite() {
 	return $rc
 }
 
+# The AArch64 steps: the counts come from the scripts' own last line ("cross-aarch64: N
+# passed, N failed, ..." and "aarch64-vm: N passed, N failed ...").
+count_line() { # log prefix
+	local line
+	line=$(grep "^$2: [0-9]* passed, [0-9]* failed" "$1" | tail -1)
+	[[ "$line" =~ ^[^:]*:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || return 0
+	step_passed=${BASH_REMATCH[1]}
+	step_failed=${BASH_REMATCH[2]}
+}
+aarch64_suite() {
+	local rc=0 log=$logdir/aarch64.run.log
+	rm -rf build-aarch64
+	CROSS_MESON_ARGS=-Dwerror=true tools/cross-aarch64.sh build-aarch64 >"$log" 2>&1 || rc=$?
+	cat "$log"
+	count_line "$log" cross-aarch64
+	return $rc
+}
+aarch64_vm_suite() {
+	local rc=0 log=$logdir/aarch64-vm.run.log
+	# Uses the cross build of the step before (set up here when run alone).
+	[ -f build-aarch64/build.ninja ] || rm -rf build-aarch64
+	CROSS_MESON_ARGS=-Dwerror=true tools/cross-aarch64.sh --system build-aarch64 >"$log" 2>&1 ||
+		rc=$?
+	cat "$log"
+	count_line "$log" aarch64-vm
+	return $rc
+}
+
 step gcc gcc_suite
 step clang clang_suite
 step asan asan_suite
 step tsan tsan_suite
 step valgrind valgrind_suite
 [ -x tests/fuzz/run-fuzzers.sh ] && step fuzz fuzz_suite
+step aarch64 aarch64_suite
+step aarch64-vm aarch64_vm_suite
 
 total=$(( $(date +%s) - start_all ))
 echo

@@ -3,12 +3,15 @@
 # Copyright (c) 2026 The libpcpu authors
 #
 # cross-aarch64.sh - cross-build libpcpu for AArch64 and run its test suites under
-# qemu-user. Installs what is missing (Debian): the cross compiler, qemu-user, and the
-# arm64 multiarch glibc, libnuma and Check. Ends with "N passed, N failed"; exits non-zero
-# when a test failed or timed out.
+# qemu-user. Installs what is missing through scripts/deps.sh (groups cross-aarch64 and,
+# with --system, aarch64-vm): the cross compiler, qemu-user, and the arm64 multiarch glibc,
+# libnuma and Check. Ends with "N passed, N failed"; exits non-zero when a test failed or
+# timed out.
 #
 # Usage: tools/cross-aarch64.sh [--system] [BUILD_DIR] [meson test args...]
-#   BUILD_DIR defaults to build-aarch64 beside the source tree's root.
+#   BUILD_DIR defaults to build-aarch64 beside the source tree's root; it is set up when it
+#   does not exist, with the extra meson options in $CROSS_MESON_ARGS (scripts/test-all.sh
+#   passes -Dwerror=true).
 #   --system   after the build, run the rseq tests on an emulated AArch64 machine instead
 #              (tools/aarch64-vm/run: a Debian arm64 kernel under qemu-system-aarch64).
 #   With meson test args (a suite, test names...), exactly those run: no exclusions.
@@ -58,30 +61,17 @@ fi
 build=${1:-"$src/build-aarch64"}
 [ $# -gt 0 ] && shift
 
-need=""
-command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu"
-command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
-[ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need="$need libc6-dev-arm64-cross"
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-	dpkg --add-architecture arm64
-	apt_update=1
-fi
-# The programs run on the multiarch glibc (tests/cross/aarch64.ini says why).
-dpkg -s libc6:arm64 >/dev/null 2>&1 || need="$need libc6:arm64"
-dpkg -s libnuma-dev:arm64 >/dev/null 2>&1 || need="$need libnuma-dev:arm64"
-dpkg -s check:arm64 >/dev/null 2>&1 || need="$need check:arm64 libsubunit-dev:arm64"
-if [ -n "$need" ]; then
-	if [ -n "${apt_update:-}" ] || [ ! -d /var/lib/apt/lists ] ||
-	   ! ls /var/lib/apt/lists/*arm64_Packages >/dev/null 2>&1; then
-		apt-get update
-	fi
-	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $need
-fi
+# What is missing (the cross compiler, qemu-user, the arm64 multiarch glibc, libnuma and
+# Check; qemu-system-arm for --system) comes from the project's dependency script.
+groups=cross-aarch64
+[ "$system" = 1 ] && groups="$groups aarch64-vm"
+# shellcheck disable=SC2086
+"$src/scripts/deps.sh" $groups
 
 if [ ! -d "$build" ]; then
+	# shellcheck disable=SC2086  # CROSS_MESON_ARGS is a list of options
 	meson setup "$build" "$src" --cross-file "$src/tests/cross/aarch64.ini" \
-		-Dbench=false -Dusdt=disabled -Dstress_seconds=2
+		-Dbench=false -Dusdt=disabled -Dstress_seconds=2 ${CROSS_MESON_ARGS:-}
 fi
 ninja -C "$build"
 

@@ -84,14 +84,16 @@ static inline int nt_node_of_cpu(const struct nt_topo *t, int cpu)
 
 /*
  * nt_node_expected_nodes - set @ok[n] = 1 for every node that memory of a CPU on @node may
- * correctly be on: @node itself when it has memory, else the nearest nodes with memory.
+ * correctly be on: @node itself when it has memory, else the nearest nodes with memory;
+ * every other entry of @ok (NT_MAX_NODES of them) is 0.
  * Return: the number of such nodes (0 only when no node has memory: cannot happen).
  */
-static inline int nt_node_expected_nodes(const struct nt_topo *t, int node, unsigned char *ok)
+static inline int nt_node_expected_nodes(const struct nt_topo *t, int node,
+					 unsigned char ok[NT_MAX_NODES])
 {
 	int best = -1, count = 0;
 
-	memset(ok, 0, (size_t)t->nr_nodes);
+	memset(ok, 0, NT_MAX_NODES);
 	if (node >= 0 && node < t->nr_nodes && t->has_mem[node]) {
 		ok[node] = 1;
 		return 1;
@@ -106,7 +108,7 @@ static inline int nt_node_expected_nodes(const struct nt_topo *t, int node, unsi
 			d = 255;
 		if (best < 0 || d < best) {
 			best = d;
-			memset(ok, 0, (size_t)t->nr_nodes);
+			memset(ok, 0, NT_MAX_NODES);
 			count = 0;
 		}
 		if (d == best) {
@@ -118,7 +120,8 @@ static inline int nt_node_expected_nodes(const struct nt_topo *t, int node, unsi
 }
 
 /* nt_expected_nodes - nt_node_expected_nodes() for the node of @cpu. */
-static inline int nt_expected_nodes(const struct nt_topo *t, int cpu, unsigned char *ok)
+static inline int nt_expected_nodes(const struct nt_topo *t, int cpu,
+				    unsigned char ok[NT_MAX_NODES])
 {
 	return nt_node_expected_nodes(t, nt_node_of_cpu(t, cpu), ok);
 }

@@ -49,6 +49,7 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t n = 0;
+	sigset_t mask;
 
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		uint16_t old, seen;
@@ -64,6 +65,14 @@ static void *work(void *arg)
 		pcpu_counter_add(&counter, 2);
 		n++;
 	}
+	/*
+	 * A signal sent just before the signaller saw stop may still be pending: block it
+	 * before reading the count, or its handler could add to the copies after the read.
+	 * A blocked signal is dropped when the thread exits.
+	 */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	w->loops = n;
 	w->handled = handled;
 	return NULL;

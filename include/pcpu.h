@@ -449,13 +449,15 @@ PCPU_API size_t pcpu_domain_usage(const struct pcpu_domain *d);
  */
 struct pcpu_config {
 	size_t size;             /* sizeof(struct pcpu_config) */
-	size_t unit_size;        /* bytes per unit of a dynamic chunk (page multiple, >= 64 KiB) */
+	size_t unit_size;        /* bytes per unit of a dynamic chunk: power of two, 64 KiB..64 MiB */
 	size_t static_size;      /* bytes of the first chunk's static region */
 	size_t reserved_size;    /* bytes of the first chunk's reserved region */
 	int balance;             /* 1: background balancer thread; -1: synchronous (off) */
 	unsigned empty_pages_low;  /* balancer wakes below this many empty populated pages */
 	unsigned empty_pages_high; /* and populates up to this many */
-	int cpu_mode;            /* 0: auto, or an enum pcpu_cpu_mode to force */
+	int cpu_mode;            /* 0: auto, or the enum pcpu_cpu_mode preferred: getcpu is always
+				  * honoured; glibc's rseq registration, where there is one,
+				  * wins over own (see libpcpu(7)) */
 	int index_mode;          /* 0: default (cpu), or an enum pcpu_index_mode */
 	int debug;               /* 1: verify invariants after every change (slow) */
 	const char *topology;    /* fake topology "CPUSxNODES" or a CPU list, for tests */

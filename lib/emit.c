@@ -257,40 +257,36 @@ static void text_member(struct pcpu_emit *e, const char *key, const char *v, boo
 	fputc('\n', f);
 }
 
+/* A member that is not a string: @json as it stands in JSON, @text in the text form. */
+static void scalar(struct pcpu_emit *e, const char *key, const char *json, const char *text)
+{
+	if (e->json) {
+		json_key(e, key);
+		fputs(json, e->f);
+		return;
+	}
+	text_member(e, key, text, false);
+}
+
 void pcpu_emit_u64(struct pcpu_emit *e, const char *key, uint64_t v)
 {
 	char buf[24];
 
-	if (e->json) {
-		json_key(e, key);
-		fprintf(e->f, "%" PRIu64, v);
-		return;
-	}
 	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	text_member(e, key, buf, false);
+	scalar(e, key, buf, buf);
 }
 
 void pcpu_emit_i64(struct pcpu_emit *e, const char *key, int64_t v)
 {
 	char buf[24];
 
-	if (e->json) {
-		json_key(e, key);
-		fprintf(e->f, "%" PRId64, v);
-		return;
-	}
 	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	text_member(e, key, buf, false);
+	scalar(e, key, buf, buf);
 }
 
 void pcpu_emit_bool(struct pcpu_emit *e, const char *key, bool v)
 {
-	if (e->json) {
-		json_key(e, key);
-		fputs(v ? "true" : "false", e->f);
-		return;
-	}
-	text_member(e, key, v ? "yes" : "no", false);
+	scalar(e, key, v ? "true" : "false", v ? "yes" : "no");
 }
 
 void pcpu_emit_str(struct pcpu_emit *e, const char *key, const char *v)
@@ -308,12 +304,7 @@ void pcpu_emit_str(struct pcpu_emit *e, const char *key, const char *v)
 
 void pcpu_emit_null(struct pcpu_emit *e, const char *key, const char *text)
 {
-	if (e->json) {
-		json_key(e, key);
-		fputs("null", e->f);
-		return;
-	}
-	text_member(e, key, text, false);
+	scalar(e, key, "null", text);
 }
 
 void pcpu_emit_text(struct pcpu_emit *e, const char *fmt, ...)

@@ -19,9 +19,9 @@
 
 /*
  * spawn_capture - run @argv (argv[0] a path or a name in PATH; see spawn_self()) with the
- * "NAME=value" strings of @env (NULL-terminated, may be NULL) added to the environment; its
- * output goes to @out (NUL-terminated, truncated to @len - 1). Return the wait status, or
- * -1 if it could not be started.
+ * "NAME=value" strings of @env (NULL-terminated, may be NULL) added to the environment (a
+ * bare "NAME" removes NAME); its output goes to @out (NUL-terminated, truncated to
+ * @len - 1). Return the wait status, or -1 if it could not be started.
  */
 static inline int spawn_capture(char *const argv[], const char *const env[], char *out,
 				size_t len)
@@ -41,8 +41,12 @@ static inline int spawn_capture(char *const argv[], const char *const env[], cha
 		dup2(fd[1], 2);
 		close(fd[0]);
 		close(fd[1]);
-		for (; env && *env; env++)
-			putenv((char *)*env);
+		for (; env && *env; env++) {
+			if (strchr(*env, '='))
+				putenv((char *)*env);
+			else
+				unsetenv(*env);
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -92,6 +96,33 @@ static inline int spawn_code(int status)
 	if (status == -1)
 		return -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * spawn_fault - run this program again as "SELF @role" for a fault-injection sweep: with
+ * PCPU_FAULT=@n (the nth fallible call fails), or for @n == 0 PCPU_FAULT_LOG=1 (list the
+ * fallible calls). PCPU_CONF is @conf, or when NULL the parent's with balance=off added:
+ * no balancer thread, so the same fallible calls in the same order every run. Output into
+ * @out as spawn_capture(); return spawn_code() of the child's status.
+ */
+static inline int spawn_fault(const char *role, long n, const char *conf, char *out,
+			      size_t len)
+{
+	const char *parent = getenv("PCPU_CONF");
+	char cf[512], fault[64];
+	const char *env[] = {cf, fault, n ? "PCPU_FAULT_LOG" : "PCPU_FAULT", NULL};
+	char *argv[] = {spawn_self(), (char *)role, NULL};
+
+	if (conf)
+		snprintf(cf, sizeof(cf), "PCPU_CONF=%s", conf);
+	else
+		snprintf(cf, sizeof(cf), "PCPU_CONF=%s%sbalance=off", parent ? parent : "",
+			 parent ? "," : "");
+	if (n)
+		snprintf(fault, sizeof(fault), "PCPU_FAULT=%ld", n);
+	else
+		snprintf(fault, sizeof(fault), "PCPU_FAULT_LOG=1");
+	return spawn_code(spawn_capture(argv, env, out, len));
 }
 
 /* Is @prog an executable somewhere in PATH? */

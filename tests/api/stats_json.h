@@ -15,6 +15,8 @@
 #include <json-c/json.h>
 #include <pcpu.h>
 
+#include "test_util.h"
+
 /* json_parse_strict - @s as one JSON value (RFC 8259, nothing after it), or fail the test. */
 static inline json_object *json_parse_strict(const char *s)
 {
@@ -39,25 +41,7 @@ static inline json_object *json_parse_strict(const char *s)
 /* pcpu_stats_print() (@json 0) or pcpu_stats_print_json() into a malloc'ed string. */
 static inline char *stats_print_string(int json)
 {
-	/*
-	 * Static, not automatic: gcc 12 takes the string open_memstream() returns through
-	 * &buf for a pointer to buf itself, and warns of a dangling pointer once inlined.
-	 */
-	static char *buf;
-	static size_t len;
-	FILE *f;
-
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-
-	ck_assert_ptr_nonnull(f);
-	if (json)
-		pcpu_stats_print_json(f);
-	else
-		pcpu_stats_print(f);
-	fclose(f);
-	ck_assert_ptr_nonnull(buf);
-	return buf;
+	return print_string(json ? pcpu_stats_print_json : pcpu_stats_print);
 }
 
 /* The statistics now, parsed; release with json_object_put(). */

@@ -29,6 +29,7 @@
 
 #include "mode_check.h"
 #include "pcpu_config.h"
+#include "spawn.h"
 
 static uint64_t rnd(uint64_t *x)
 {
@@ -285,8 +286,6 @@ END_TEST
 
 #if PCPU_FAULT_INJECT
 /* Fault injection: every fallible call of init fails in turn: -1 + ENOMEM, nothing kept. */
-static char self[4096];
-
 static int fault_child(void)
 {
 	struct pcpu_stats st0 = {.size = sizeof(st0)}, st = {.size = sizeof(st)};
@@ -315,48 +314,6 @@ static int fault_child(void)
 	return 0;
 }
 
-static int run_fault_child(long n, char *log, size_t len)
-{
-	int fds[2], status;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char num[32], cf[512];
-		const char *conf = getenv("PCPU_CONF");
-
-		/* no balancer thread: the same fallible calls in the same order every run */
-		snprintf(cf, sizeof(cf), "%s%sbalance=off", conf ? conf : "", conf ? "," : "");
-		setenv("PCPU_CONF", cf, 1);
-		snprintf(num, sizeof(num), "%ld", n);
-		if (n) {
-			setenv("PCPU_FAULT", num, 1);
-			unsetenv("PCPU_FAULT_LOG");
-		} else {
-			setenv("PCPU_FAULT_LOG", "1", 1);
-			unsetenv("PCPU_FAULT");
-		}
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execl(self, "test_counter_tree", "--fault-child", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got + 1 < len && (r = read(fds[0], log + got, len - 1 - got)) > 0)
-		got += (size_t)r;
-	log[got] = '\0';
-	while ((r = read(fds[0], (char[4096]){0}, 4096)) > 0)
-		;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 START_TEST(test_init_enomem)
 {
 	static char log[1 << 20];
@@ -364,7 +321,7 @@ START_TEST(test_init_enomem)
 	int np = 0, rc;
 	const char *p, *end;
 
-	ck_assert_int_eq(run_fault_child(0, log, sizeof(log)), 0);
+	ck_assert_int_eq(spawn_fault("--fault-child", 0, NULL, log, sizeof(log)), 0);
 	p = strstr(log, "init-begin");
 	end = strstr(log, "init-end");
 	ck_assert(p && end);
@@ -374,7 +331,7 @@ START_TEST(test_init_enomem)
 			points[np++] = n;
 	ck_assert_int_ge(np, 1);
 	for (int i = 0; i < np; i++) {
-		rc = run_fault_child(points[i], log, sizeof(log));
+		rc = spawn_fault("--fault-child", points[i], NULL, log, sizeof(log));
 		ck_assert_msg(rc == 0, "PCPU_FAULT=%ld: exit %d: %.2000s", points[i], rc, log);
 		ck_assert_msg(strstr(log, "enomem"), "PCPU_FAULT=%ld: init did not fail: %.2000s",
 			      points[i], log);
@@ -393,12 +350,6 @@ int main(int argc, char **argv)
 #if PCPU_FAULT_INJECT
 	if (argc > 1 && !strcmp(argv[1], "--fault-child"))
 		return fault_child();
-	{
-		ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (l > 0)
-			self[l] = '\0';
-	}
 #else
 	(void)argc;
 	(void)argv;

@@ -20,12 +20,10 @@
 #include <unistd.h>
 
 #include <pcpu.h>
+#include "spawn.h"
 #include "test_util.h"
 
 #define NR 300
-
-static char self[4096]; /* this program, for the children to exec (not /proc/self/exe:
-			 * under valgrind that is valgrind) */
 
 static const size_t sizes[] = {8, 4, 24, 100, 1000, 4096, 32768, 12, 64};
 
@@ -123,50 +121,6 @@ static int workload(void)
 	return 0;
 }
 
-/* Run the workload in a fresh process with @n as PCPU_FAULT (0: log). */
-static int run_child(long n, char *log, size_t loglen)
-{
-	int fds[2], status;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char num[32];
-		const char *conf = getenv("PCPU_CONF");
-		char cf[512];
-
-		snprintf(cf, sizeof(cf), "%s%sbalance=off", conf ? conf : "", conf ? "," : "");
-		setenv("PCPU_CONF", cf, 1);
-		if (n) {
-			snprintf(num, sizeof(num), "%ld", n);
-			setenv("PCPU_FAULT", num, 1);
-			unsetenv("PCPU_FAULT_LOG");
-		} else {
-			setenv("PCPU_FAULT_LOG", "1", 1);
-			unsetenv("PCPU_FAULT");
-		}
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execl(self, "test_faults", "--workload", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got + 1 < loglen && (r = read(fds[0], log + got, loglen - 1 - got)) > 0)
-		got += (size_t)r;
-	log[got] = '\0';
-	/* Drain whatever did not fit. */
-	while ((r = read(fds[0], (char[4096]){0}, 4096)) > 0)
-		;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 START_TEST(test_fault_sweep)
 {
 	static char log[1 << 22];
@@ -174,7 +128,7 @@ START_TEST(test_fault_sweep)
 	const char *p;
 	int rc;
 
-	rc = run_child(0, log, sizeof(log));
+	rc = spawn_fault("--workload", 0, NULL, log, sizeof(log));
 	ck_assert_msg(rc == 0, "workload without faults failed (%d): %.2000s", rc, log);
 	for (p = log; (p = strstr(p, "fault point ")); p++)
 		if (sscanf(p, "fault point %ld:", &n) == 1 && n > count)
@@ -184,7 +138,7 @@ START_TEST(test_fault_sweep)
 	if (getenv("PCPU_TEST_FAULT_MAX") && atol(getenv("PCPU_TEST_FAULT_MAX")) < count)
 		count = atol(getenv("PCPU_TEST_FAULT_MAX")); /* for quick manual runs */
 	for (n = 1; n <= count; n++) {
-		rc = run_child(n, log, 1 << 16);
+		rc = spawn_fault("--workload", n, NULL, log, 1 << 16);
 		ck_assert_msg(rc == 0, "PCPU_FAULT=%ld: exit %d: %.2000s", n, rc, log);
 	}
 }
@@ -199,8 +153,6 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--workload"))
 		return workload();
-	if (!realpath(argv[0], self))
-		snprintf(self, sizeof(self), "%s", argv[0]);
 	s = suite_create("faults");
 	tc = tcase_create("faults");
 	tcase_set_timeout(tc, 1200);

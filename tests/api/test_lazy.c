@@ -52,17 +52,7 @@
 
 #include <pcpu.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SHADOW_MEMORY 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                 \
-	__has_feature(memory_sanitizer)
-#define SHADOW_MEMORY 1
-#endif
-#endif
-#ifndef SHADOW_MEMORY
-#define SHADOW_MEMORY 0
-#endif
+#include "proc_util.h"
 
 #define MIB ((size_t)1 << 20)
 #define KIB ((size_t)1 << 10)
@@ -86,31 +76,14 @@ struct mem {
 	size_t rss, rss_anon; /* status: VmRSS, RssAnon */
 };
 
-/* The "key: N kB" line of @path, in bytes (0 when absent). */
-static size_t kb_field(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "re");
-	size_t klen = strlen(key), v = 0;
-	char line[256];
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtoull(line + klen + 1, NULL, 10) * KIB;
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 static struct mem mem_now(void)
 {
 	struct mem m;
 
-	m.pss = kb_field("/proc/self/smaps_rollup", "Pss");
-	m.anon = kb_field("/proc/self/smaps_rollup", "Anonymous");
-	m.rss = kb_field("/proc/self/status", "VmRSS");
-	m.rss_anon = kb_field("/proc/self/status", "RssAnon");
+	m.pss = (size_t)proc_kb("/proc/self/smaps_rollup", "Pss");
+	m.anon = (size_t)proc_kb("/proc/self/smaps_rollup", "Anonymous");
+	m.rss = (size_t)proc_kb("/proc/self/status", "VmRSS");
+	m.rss_anon = (size_t)proc_kb("/proc/self/status", "RssAnon");
 	return m;
 }
 

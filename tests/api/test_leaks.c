@@ -19,6 +19,7 @@
 
 #include "pcpu_config.h"
 #include "spawn.h"
+#include "test_util.h"
 
 #ifndef PCPU_TEST_DEBUG_INFO
 #define PCPU_TEST_DEBUG_INFO 0
@@ -45,17 +46,7 @@ __attribute__((noinline)) void *leak_site_large(void)
 
 static char *report(void)
 {
-	/* Static, not automatic: gcc 12 -O3 would warn of a dangling pointer (stats_json.h). */
-	static char *buf;
-	static size_t len;
-	FILE *f;
-
-	buf = NULL;
-	f = open_memstream(&buf, &len);
-	ck_assert_ptr_nonnull(f);
-	pcpu_leaks_print(f);
-	fclose(f);
-	return buf;
+	return print_string(pcpu_leaks_print);
 }
 
 START_TEST(test_grouped_largest_first)

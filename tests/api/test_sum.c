@@ -21,6 +21,7 @@
 
 #include "mode_check.h"
 #include "pcpu_config.h"
+#include "spawn.h"
 
 static uint64_t fold(const void *h)
 {
@@ -222,8 +223,6 @@ END_TEST
  * (more than 8: the sorted path), without the balancer so that the fault points are the
  * same in every run.
  */
-static char self[4096];
-
 static int fault_child(void)
 {
 	static const void *h[200];
@@ -252,45 +251,6 @@ static int fault_child(void)
 	return 0;
 }
 
-static int run_fault_child(long n, char *log, size_t len)
-{
-	int fds[2], status;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		char num[32];
-
-		setenv("PCPU_CONF", "topology=64x4,balance=off", 1);
-		snprintf(num, sizeof(num), "%ld", n);
-		if (n) {
-			setenv("PCPU_FAULT", num, 1);
-			unsetenv("PCPU_FAULT_LOG");
-		} else {
-			setenv("PCPU_FAULT_LOG", "1", 1);
-			unsetenv("PCPU_FAULT");
-		}
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execl(self, "test_sum", "--fault-child", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got + 1 < len && (r = read(fds[0], log + got, len - 1 - got)) > 0)
-		got += (size_t)r;
-	log[got] = '\0';
-	while ((r = read(fds[0], (char[4096]){0}, 4096)) > 0)
-		;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 START_TEST(test_sort_buffer_enomem)
 {
 	static char log[1 << 20];
@@ -298,7 +258,8 @@ START_TEST(test_sort_buffer_enomem)
 	long point = 0;
 	int rc;
 
-	rc = run_fault_child(0, log, sizeof(log));
+	rc = spawn_fault("--fault-child", 0, "topology=64x4,balance=off", log,
+			 sizeof(log));
 	ck_assert_msg(rc == 0, "exit %d: %.2000s", rc, log);
 	p = strstr(log, "sum-begin");
 	end = strstr(log, "sum-end");
@@ -306,7 +267,8 @@ START_TEST(test_sort_buffer_enomem)
 	p = strstr(p, "fault point ");
 	ck_assert_msg(p && p < end, "no fallible call in pcpu_sum64: %.2000s", log);
 	ck_assert_int_eq(sscanf(p, "fault point %ld:", &point), 1);
-	rc = run_fault_child(point, log, sizeof(log));
+	rc = spawn_fault("--fault-child", point, "topology=64x4,balance=off", log,
+			 sizeof(log));
 	ck_assert_msg(rc == 0 && strstr(log, "sums ok"), "PCPU_FAULT=%ld: exit %d: %.2000s", point,
 		      rc, log);
 }
@@ -323,12 +285,6 @@ int main(int argc, char **argv)
 #if PCPU_FAULT_INJECT
 	if (argc > 1 && !strcmp(argv[1], "--fault-child"))
 		return fault_child();
-	{
-		ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (l > 0)
-			self[l] = '\0';
-	}
 #else
 	(void)argc;
 	(void)argv;

@@ -34,19 +34,8 @@
 
 #include <pcpu.h>
 
+#include "proc_util.h"
 #include "stats_json.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SHADOW_MEMORY 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                 \
-	__has_feature(memory_sanitizer)
-#define SHADOW_MEMORY 1
-#endif
-#endif
-#ifndef SHADOW_MEMORY
-#define SHADOW_MEMORY 0
-#endif
 
 #define KIB ((long long)1 << 10)
 #define MIB ((long long)1 << 20)
@@ -147,29 +136,10 @@ struct mem {
 	long long pss, rss_anon;
 };
 
-/* The "key: N kB" line of @path, in bytes (-1 when absent). */
-static long long kb_field(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "re");
-	size_t klen = strlen(key);
-	long long v = -1;
-	char line[256];
-
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtoll(line + klen + 1, NULL, 10) * KIB;
-			break;
-		}
-	fclose(f);
-	ck_assert_int_ge(v, 0);
-	return v;
-}
-
 static struct mem mem_now(void)
 {
-	return (struct mem){kb_field("/proc/self/smaps_rollup", "Pss"),
-			    kb_field("/proc/self/status", "RssAnon")};
+	return (struct mem){proc_kb("/proc/self/smaps_rollup", "Pss"),
+			    proc_kb("/proc/self/status", "RssAnon")};
 }
 
 static void trim(const char *src)

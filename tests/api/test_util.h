@@ -2,14 +2,15 @@
 /* Copyright (c) 2026 The libpcpu authors */
 /*
  * test_util.h - helpers several test programs share: a byte pattern written into every copy
- * of an allocation and checked later, the statistics now, a sleep, and the iteration scale
- * for slow environments.
+ * of an allocation and checked later, the statistics now, a printer's output as a string,
+ * a sleep, and the iteration scale for slow environments.
  */
 #ifndef PCPU_TEST_UTIL_H
 #define PCPU_TEST_UTIL_H
 
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -54,6 +55,29 @@ static inline struct pcpu_stats stats_now(void)
 
 	ck_assert_int_eq(pcpu_stats_get(&st), 0);
 	return st;
+}
+
+/*
+ * print_string - what @print (pcpu_stats_print(), pcpu_leaks_print(), ...) writes, as a
+ * malloc'ed string (free() it).
+ */
+static inline char *print_string(void (*print)(FILE *f))
+{
+	/*
+	 * Static, not automatic: gcc 12 takes the string open_memstream() returns through
+	 * &buf for a pointer to buf itself, and warns of a dangling pointer once inlined.
+	 */
+	static char *buf;
+	static size_t len;
+	FILE *f;
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	print(f);
+	fclose(f);
+	ck_assert_ptr_nonnull(buf);
+	return buf;
 }
 
 /* sleep_ms - sleep @ms milliseconds, signals notwithstanding. */

@@ -26,6 +26,7 @@
 #include <pcpu.h>
 
 #include "../api/mode_check.h"
+#include "storm_util.h"
 
 #define NR_SLOTS 8
 #define NR_PRIVATE 4
@@ -123,8 +124,7 @@ static void *job_main(void *arg)
 
 START_TEST(test_churn)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS");
-	int seconds = env ? atoi(env) : 3;
+	int seconds = storm_seconds();
 	struct job jobs[NR_SLOTS];
 	uint64_t rounds = 0, threads = 0;
 	struct timespec t0, t;
@@ -132,8 +132,6 @@ START_TEST(test_churn)
 
 	if (want)
 		ck_assert_int_eq(pcpu_cpu_mode(), want);
-	if (seconds < 1)
-		seconds = 1;
 	shared64 = pcpu_alloc_type(uint64_t);
 	shared32 = pcpu_alloc_type(uint32_t);
 	ck_assert(shared64 && shared32);
@@ -189,18 +187,5 @@ END_TEST
 
 int main(void)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS");
-	Suite *s = suite_create("churn");
-	TCase *tc = tcase_create("churn");
-	SRunner *sr;
-	int failed;
-
-	tcase_set_timeout(tc, (env ? atoi(env) : 3) + 120);
-	tcase_add_test(tc, test_churn);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return storm_main("churn", test_churn, 120);
 }

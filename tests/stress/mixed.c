@@ -28,6 +28,7 @@
 #include <pcpu.h>
 
 #include "../api/mode_check.h"
+#include "storm_util.h"
 
 #define MAX_THREADS 64
 #define MAX_POOL 256
@@ -191,8 +192,8 @@ static void *work(void *arg)
 
 START_TEST(test_mixed)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS"), *tenv = getenv("PCPU_MIXED_THREADS");
-	int seconds = env ? atoi(env) : 3, nr = tenv ? atoi(tenv) : 8;
+	const char *tenv = getenv("PCPU_MIXED_THREADS");
+	int seconds = storm_seconds(), nr = tenv ? atoi(tenv) : 8;
 	struct worker w[MAX_THREADS];
 	uint64_t allocs = 0, frees = 0, nowait_fail = 0, updates = 0, sum = 0;
 	int64_t bal = 0;
@@ -201,8 +202,6 @@ START_TEST(test_mixed)
 
 	if (want)
 		ck_assert_int_eq(pcpu_cpu_mode(), want);
-	if (seconds < 1)
-		seconds = 1;
 	if (nr < 1)
 		nr = 1;
 	if (nr > MAX_THREADS)
@@ -259,18 +258,5 @@ END_TEST
 
 int main(void)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS");
-	Suite *s = suite_create("mixed");
-	TCase *tc = tcase_create("mixed");
-	SRunner *sr;
-	int failed;
-
-	tcase_set_timeout(tc, (env ? atoi(env) : 3) + 300);
-	tcase_add_test(tc, test_mixed);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return storm_main("mixed", test_mixed, 300);
 }

@@ -11,98 +11,31 @@
  * CPU mode (tests/stress/meson.build) and on fake topologies.
  */
 #include <check.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <time.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <pcpu.h>
 
 #include "../api/mode_check.h"
-
-#define MAX_WORKERS 64
+#include "storm_util.h"
 
 static struct pcpu_counter_tree tree, tree_big; /* default batch; batch 1 (carries a lot) */
-static int stop;
+static uint64_t reads;
 
-struct worker {
-	pthread_t tid;
-	uint64_t loops;   /* each adds 1 and 3 to tree, 2 to tree_big */
-	uint64_t handled; /* each adds 5 to tree, 1 to tree_big */
-};
-
-static __thread uint64_t handled;
-
-static void on_signal(int sig)
+/* each signal handler run adds 5 to tree, 1 to tree_big */
+static void on_signal(void)
 {
-	(void)sig;
 	pcpu_counter_tree_add(&tree, 5);
 	pcpu_counter_tree_add(&tree_big, 1);
-	handled++;
 }
 
-static void *work(void *arg)
+/* each loop iteration adds 1 and 3 to tree, 2 to tree_big */
+static void step(void)
 {
-	struct worker *w = arg;
-	uint64_t n = 0;
-
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-		pcpu_counter_tree_add(&tree, 1);
-		pcpu_counter_tree_add(&tree_big, 2);
-		(pcpu_counter_tree_add)(&tree, 3); /* the exported function too */
-		n++;
-	}
-	w->loops = n;
-	w->handled = handled;
-	return NULL;
-}
-
-struct storm {
-	struct worker *w;
-	int nr;
-	int ncpus;
-	uint64_t reads;
-};
-
-static void *migrator(void *arg)
-{
-	struct storm *s = arg;
-	unsigned round = 0;
-
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-		cpu_set_t set;
-
-		for (int i = 0; i < s->nr; i++) {
-			CPU_ZERO(&set);
-			CPU_SET((round + (unsigned)i) % (unsigned)s->ncpus, &set);
-			pthread_setaffinity_np(s->w[i].tid, sizeof(set), &set);
-		}
-		usleep(500);
-		CPU_ZERO(&set);
-		for (int c = 0; c < s->ncpus; c++)
-			CPU_SET(c, &set);
-		for (int i = 0; i < s->nr; i++)
-			pthread_setaffinity_np(s->w[i].tid, sizeof(set), &set);
-		usleep(500);
-		round++;
-	}
-	return NULL;
-}
-
-static void *signaller(void *arg)
-{
-	struct storm *s = arg;
-	unsigned k = 0;
-
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-		pthread_kill(s->w[k++ % (unsigned)s->nr].tid, SIGUSR1);
-		if (k % 64 == 0)
-			usleep(100);
-	}
-	return NULL;
+	pcpu_counter_tree_add(&tree, 1);
+	pcpu_counter_tree_add(&tree_big, 2);
+	(pcpu_counter_tree_add)(&tree, 3); /* the exported function too */
 }
 
 /*
@@ -117,7 +50,7 @@ static void *reader(void *arg)
 	struct storm *s = arg;
 	int64_t last_sum = 0, last_approx = 0;
 
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+	while (!storm_stopped(s)) {
 		int64_t a = pcpu_counter_tree_approx(&tree);
 		int64_t s1 = pcpu_counter_tree_sum(&tree), s2;
 		int c = pcpu_counter_tree_compare(&tree, s1);
@@ -130,7 +63,7 @@ static void *reader(void *arg)
 		ck_assert(c >= -1 && c <= 1);
 		last_approx = a;
 		last_sum = s2;
-		s->reads++;
+		reads++;
 		usleep(200);
 	}
 	return NULL;
@@ -156,48 +89,19 @@ static void check_final(struct pcpu_counter_tree *t, int64_t want)
 
 START_TEST(test_tree_storm)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS");
-	int seconds = env ? atoi(env) : 3;
-	int ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	struct worker w[MAX_WORKERS] = {{0}};
-	struct storm s = {.w = w, .ncpus = ncpus};
-	struct sigaction sa = {.sa_handler = on_signal};
-	pthread_t mig, sig, rd;
-	uint64_t loops = 0, handled_total = 0;
+	struct storm s = {.step = step, .on_signal = on_signal, .extra = reader};
 
 	test_check_mode();
-	if (seconds < 1)
-		seconds = 1;
-	s.nr = 2 * ncpus + 1;
-	if (s.nr > MAX_WORKERS)
-		s.nr = MAX_WORKERS;
 	ck_assert_int_eq(pcpu_counter_tree_init(&tree, 0, 0), 0);
 	ck_assert_int_eq(pcpu_counter_tree_init(&tree_big, 0, 1), 0);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
 
-	for (int i = 0; i < s.nr; i++)
-		ck_assert_int_eq(pthread_create(&w[i].tid, NULL, work, &w[i]), 0);
-	ck_assert_int_eq(pthread_create(&mig, NULL, migrator, &s), 0);
-	ck_assert_int_eq(pthread_create(&sig, NULL, signaller, &s), 0);
-	ck_assert_int_eq(pthread_create(&rd, NULL, reader, &s), 0);
-	sleep((unsigned)seconds);
-	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
-	pthread_join(rd, NULL);
-	pthread_join(sig, NULL);
-	pthread_join(mig, NULL);
-	for (int i = 0; i < s.nr; i++) {
-		pthread_join(w[i].tid, NULL);
-		loops += w[i].loops;
-		handled_total += w[i].handled;
-	}
+	storm_run(&s);
 	fprintf(stderr, "tree_storm: mode %d, %u CPUs, %d workers, %llu loops, %llu handlers, "
-		"%llu reads\n", pcpu_cpu_mode(), pcpu_nr_cpus(), s.nr, (unsigned long long)loops,
-		(unsigned long long)handled_total, (unsigned long long)s.reads);
-	ck_assert_uint_gt(loops, 0);
-	check_final(&tree, (int64_t)(4 * loops + 5 * handled_total));
-	check_final(&tree_big, (int64_t)(2 * loops + handled_total));
+		"%llu reads\n", pcpu_cpu_mode(), pcpu_nr_cpus(), s.nr, (unsigned long long)s.loops,
+		(unsigned long long)s.handled, (unsigned long long)reads);
+	ck_assert_uint_gt(s.loops, 0);
+	check_final(&tree, (int64_t)(4 * s.loops + 5 * s.handled));
+	check_final(&tree_big, (int64_t)(2 * s.loops + s.handled));
 	pcpu_counter_tree_destroy(&tree);
 	pcpu_counter_tree_destroy(&tree_big);
 }
@@ -205,18 +109,5 @@ END_TEST
 
 int main(void)
 {
-	const char *env = getenv("PCPU_STRESS_SECONDS");
-	Suite *s = suite_create("tree_storm");
-	TCase *tc = tcase_create("tree_storm");
-	SRunner *sr;
-	int failed;
-
-	tcase_set_timeout(tc, (env ? atoi(env) : 3) + 120);
-	tcase_add_test(tc, test_tree_storm);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return storm_main("tree_storm", test_tree_storm, 120);
 }

@@ -20,7 +20,7 @@ for g in "$@"; do
 	# libc6:arm64 runs the test programs (tests/cross/aarch64.ini says why); the cross
 	# libc6-dev links them; python3 counts the results.
 	cross-aarch64) want+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user python3
-		libc6:arm64 libnuma-dev:arm64 check:arm64 libsubunit-dev:arm64) ;;
+		libc6:arm64 libnuma-dev:arm64 check:arm64 libsubunit-dev:arm64 libjson-c-dev:arm64) ;;
 	# The guest's kernel and busybox are fetched by tools/aarch64-vm/run (apt-get download).
 	aarch64-vm) want+=(qemu-system-arm cpio) ;;
 	*) echo "deps.sh: unknown group $g" >&2; exit 2 ;;

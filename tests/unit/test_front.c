@@ -43,6 +43,13 @@ static unsigned token_index(uintptr_t v)
 	return (unsigned)(v & 0xffffffffu) - 1;
 }
 
+/* Per-CPU arrays possible here? (Initialises the library first: the mode is known then.) */
+static bool percpu_possible(void)
+{
+	ck_assert_int_gt(pcpu_nr_cpus(), 0);
+	return pcpu_front_percpu_possible();
+}
+
 static void setup(bool percpu)
 {
 	ck_assert_int_eq(pcpu_nr_cpus() > 0, 1);
@@ -87,14 +94,16 @@ START_TEST(test_single_thread)
 {
 	uintptr_t v;
 
-	setup(pcpu_front_percpu_possible());
+	setup(percpu_possible());
+	test_pin_here();
 	/* LIFO through the array: the last pushed comes out first. */
 	v = pcpu_front_pop(&front, 0);
 	ck_assert_uint_ne(v, 0);
 	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
 	ck_assert_uint_eq(pcpu_front_pop(&front, 0), v);
 	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
-	/* Empty a list completely, then it reads empty. */
+	/* Empty a list completely, then it reads empty (the other CPUs' arrays drained). */
+	pcpu_front_drain(&front, ~0ULL);
 	for (unsigned t = 0; t < NR_TOKENS; t++) {
 		v = pcpu_front_pop(&front, 2);
 		ck_assert_uint_ne(v, 0);
@@ -118,11 +127,50 @@ START_TEST(test_single_thread)
 }
 END_TEST
 
+/*
+ * A locked block (a drainer owns it) is left alone: pushes and pops go to the depot. The
+ * thread stays on one CPU, whose block is the only one in use.
+ */
+START_TEST(test_locked_block)
+{
+	uint32_t *lock, *count;
+	size_t depot;
+	uintptr_t v;
+
+	if (!percpu_possible())
+		return;
+	test_pin_here();
+	setup(true);
+	ck_assert_uint_eq(front.nr_in_use, 1);
+	lock = (uint32_t *)(front.blocks + front.in_use[0] * front.block_size);
+	count = (uint32_t *)((char *)lock + front.list_off[0]);
+	v = pcpu_front_pop(&front, 0);
+	ck_assert_uint_ne(v, 0);
+	ck_assert_uint_gt(*count, 0);
+	__atomic_store_n(lock, 1, __ATOMIC_RELAXED);
+	{
+		uint32_t before = *count;
+
+		depot = front.depot[0].nr;
+		ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+		ck_assert_uint_eq(*count, before);
+		ck_assert_uint_eq(front.depot[0].nr, depot + 1);
+		ck_assert_uint_eq(pcpu_front_pop(&front, 0), v);
+		ck_assert_uint_eq(*count, before);
+		ck_assert_uint_eq(front.depot[0].nr, depot);
+	}
+	__atomic_store_n(lock, 0, __ATOMIC_RELAXED);
+	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+	check_all_back();
+	pcpu_front_destroy(&front);
+}
+END_TEST
+
 /* The per-CPU arrays are used exactly when the mode allows them. */
 START_TEST(test_percpu_when_possible)
 {
 	enum pcpu_cpu_mode m = pcpu_cpu_mode();
-	bool possible = pcpu_front_percpu_possible();
+	bool possible = percpu_possible();
 
 #if defined(__x86_64__)
 	ck_assert_int_eq(possible, m != PCPU_MODE_GETCPU);
@@ -243,7 +291,7 @@ static double stress_seconds(void)
 
 START_TEST(test_storm)
 {
-	storm(pcpu_front_percpu_possible(), stress_seconds());
+	storm(percpu_possible(), stress_seconds());
 }
 END_TEST
 
@@ -259,11 +307,13 @@ START_TEST(test_fork)
 	pid_t pid;
 	int st;
 
-	setup(pcpu_front_percpu_possible());
+	setup(percpu_possible());
 	pcpu_front_atfork_prepare(&front);
 	pid = fork();
 	if (pid == 0) {
 		pcpu_front_atfork_child(&front);
+		/* Pops see this CPU's array and the depot: the other arrays come back first. */
+		pcpu_front_drain(&front, ~0ULL);
 		for (unsigned l = 0; l < NR_LISTS; l++) {
 			for (unsigned t = 0; t < NR_TOKENS; t++) {
 				uintptr_t v = pcpu_front_pop(&front, l);
@@ -315,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, test_bad_init);
 	tcase_add_test(tc, test_percpu_when_possible);
 	tcase_add_test(tc, test_single_thread);
+	tcase_add_test(tc, test_locked_block);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_storm);
 	tcase_add_test(tc, test_storm_depot_only);

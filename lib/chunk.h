@@ -70,12 +70,12 @@ struct pcpu_chunk {
 	unsigned long *dirty;       /* reserved region only (static.c): granules that may be
 				     * nonzero in some unit */
 	/*
-	 * The zeroing queue (alloc.c): freed areas stay allocated in the map, with their start
+	 * The zeroing queue (chunkset.c): freed areas stay allocated in the map, with their start
 	 * granule set here, until the balancer (or a caller short of clean space) has zeroed
 	 * them in every unit and freed them in the map. pcpu_lock.
 	 */
 	unsigned long *queued;
-	struct list_head queue_list; /* on pcpu_zero_queue while nr_queued > 0 */
+	struct list_head queue_list; /* on the zeroing queue (chunkset.c) while nr_queued > 0 */
 	int nr_queued;               /* areas queued */
 	int queued_bytes;            /* their bytes per unit */
 	int queue_first;             /* no queued granule below this one */

@@ -277,7 +277,7 @@ static void snap_counters(struct snap *s)
 	st->nowait_failures = pcpu_gstats.nowait_failures;
 	st->zeroed_bytes = pcpu_gstats.zeroed_bytes;
 	for (int i = 0; i < PCPU_NR_SETS; i++)
-		st->empty_pop_pages += (uint64_t)pcpu_sets[i].nr_empty_pop_pages;
+		st->empty_pop_pages += (uint64_t)pcpu_nr_empty_pop_pages(i);
 }
 
 static void snap_static(struct snap *s)

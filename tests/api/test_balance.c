@@ -78,9 +78,9 @@ static void print_holds(const char *what)
 	static const char *const names[3] = {"pcpu_lock", "pcpu_alloc_mutex", "pcpu_drain_mutex"};
 	struct pcpu_hold_stat h[3];
 
-	pcpu_balance_hold_stats(h);
+	pcpu_hold_stats(h);
 	for (int i = 0; i < 3; i++)
-		printf("%s: balance work holds %-16s %8llu times, max %8.1f us, mean %6.2f us\n",
+		printf("%s: slow paths hold %-16s %8llu times, max %8.1f us, mean %6.2f us\n",
 		       what, names[i], (unsigned long long)h[i].count, h[i].max_ns / 1e3,
 		       h[i].count ? (double)h[i].total_ns / (double)h[i].count / 1e3 : 0.0);
 }
@@ -262,7 +262,7 @@ START_TEST(test_balance_off)
 	ck_assert_int_eq(count_threads("pcpu-balance"), 0);
 	ck_assert(!pcpu_balance_thread_running());
 	/* Whatever is still queued is below one batch. */
-	ck_assert_int_le(pcpu_queued_bytes, (long)st.page_size);
+	ck_assert_int_le(pcpu_queued_bytes(), (long)st.page_size);
 	ck_assert_int_eq(pcpu_verify(), 0);
 	v = alloc_many(1000, 24);
 	for (int i = 0; i < 1000; i++)
@@ -290,7 +290,7 @@ START_TEST(test_trim)
 	printf("trim: gave back %zu bytes; populated pages %llu -> %llu\n", bytes,
 	       (unsigned long long)before.populated_pages,
 	       (unsigned long long)after.populated_pages);
-	ck_assert_int_eq(pcpu_queued_areas, 0);
+	ck_assert_int_eq(pcpu_queued_areas(), 0);
 	ck_assert_uint_eq(after.nr_chunks, 1);
 	ck_assert_uint_le(after.populated_pages, before.populated_pages);
 	/* Only the first chunk, never depopulated, is left populated. */

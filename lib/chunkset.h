@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * chunkset - the chunk-set layer (kernel: the chunk lists, pcpu_create_chunk(),
+ * pcpu_populate_chunk() and friends of mm/percpu.c): every chunk the allocator serves from,
+ * sorted into slots by free space, in two sets (plain, accounted); chunk creation and
+ * destruction; population and depopulation of page runs with their bookkeeping; the count
+ * of empty populated pages; isolation for reclaim; the zeroing queue and its drain; and the
+ * library's locks. Above it: alloc.c (request validation, the alloc and free paths, the
+ * first chunk, init, fork) and balance.c (policy and the background thread). Below it:
+ * chunk.h (one chunk's memory) and area_map.h (one chunk's allocation state).
+ *
+ * LOCKS - this is their one home. In the order they are taken:
+ *
+ *   pcpu_balance_mutex  serialises runs of the balance work (the balancer thread,
+ *                       pcpu_trim(), balance=off callers). Only its holder destroys chunks,
+ *                       so a run may hand pcpu_alloc_mutex over between two pieces of page
+ *                       work and keep pointers to chunks (pcpu_alloc_mutex_yield()).
+ *   pcpu_alloc_mutex    (kernel: pcpu_alloc_mutex) chunk creation and destruction,
+ *                       population and depopulation. Holding it, no page of a chunk changes
+ *                       state and no chunk appears or disappears (stats rely on it).
+ *   pcpu_drain_mutex    one drainer of the zeroing queue at a time: the batch being zeroed
+ *                       (pcpu_lock dropped) is the holder's. Never held across page work.
+ *   pcpu_lock           (kernel: the pcpu_lock spinlock) the short lock: area maps, slots,
+ *                       set counters, the zeroing queue, the reverse map, pcpu_gstats, the
+ *                       static variables' bookkeeping. Never held across a system call.
+ *   leaves              balance.c's thread state lock, domain.c's lock, leaks.c's lock:
+ *                       nothing else is taken while holding one (the fork handlers take
+ *                       the balancer's last, holding all of the above).
+ *
+ * A NOWAIT allocation takes pcpu_lock only. The fork handlers (alloc.c) take all four, in
+ * this order.
+ *
+ * Functions that drop and retake a lock they were called with (they say so) must be called
+ * with it taken through pcpu_hold(), which times holds for pcpu_hold_stats().
+ */
+#ifndef PCPU_CHUNKSET_H
+#define PCPU_CHUNKSET_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk.h"
+
+extern pthread_mutex_t pcpu_balance_mutex;
+extern pthread_mutex_t pcpu_alloc_mutex;
+extern pthread_mutex_t pcpu_drain_mutex;
+extern pthread_mutex_t pcpu_lock;
+
+/* The three allocator locks, for timed holds. */
+enum pcpu_lock_id { PCPU_SHORT_LOCK, PCPU_ALLOC_MUTEX, PCPU_DRAIN_MUTEX, PCPU_NR_LOCKS };
+
+/* pcpu_hold / pcpu_release - take / drop a lock, timing the hold (slow paths only). */
+void pcpu_hold(enum pcpu_lock_id id);
+void pcpu_release(enum pcpu_lock_id id);
+
+/* Hold times of every timed hold (the balance work, slow allocations, drains), in ns. */
+struct pcpu_hold_stat {
+	uint64_t count, total_ns, max_ns;
+};
+void pcpu_hold_stats(struct pcpu_hold_stat out[PCPU_NR_LOCKS]);
+
+/*
+ * pcpu_alloc_mutex_lock - take pcpu_alloc_mutex (timed) as a blocking allocator: while it
+ * waits, the balance work hands the mutex over between pieces of page work.
+ */
+void pcpu_alloc_mutex_lock(void);
+/*
+ * pcpu_alloc_mutex_yield - hand pcpu_alloc_mutex to a blocking allocator that waits for it,
+ * if any. pcpu_alloc_mutex and pcpu_lock held (timed) on entry and exit.
+ */
+void pcpu_alloc_mutex_yield(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Statistics                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * The global counters (kernel: pcpu_stats), under pcpu_lock. The alloc and free paths
+ * count allocations (alloc.c, static.c and this layer's free functions); this layer counts
+ * chunks and the bytes its drain zeroed.
+ */
+struct pcpu_global_stats {
+	uint64_t nr_alloc, nr_dealloc, nr_cur_alloc, nr_max_alloc;
+	uint64_t nr_chunks, nr_max_chunks;
+	size_t min_alloc_size, max_alloc_size;
+	uint64_t nowait_failures;
+	uint64_t zeroed_bytes; /* bytes the drain wrote: nonzero copies of freed areas */
+};
+extern struct pcpu_global_stats pcpu_gstats;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sets and slots                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+#define PCPU_NR_SETS 2 /* chunk sets: 0 plain, 1 accounted (PCPU_ACCOUNT) */
+#define PCPU_SLOT_FAIL_THRESHOLD 3
+
+/*
+ * Slot numbers (kernel: pcpu_nr_slots and the three special slots), set by
+ * pcpu_chunkset_init() and constant afterwards. Slots 1 .. pcpu_sidelined_slot - 1 hold
+ * chunks by the size of their largest free run; slot 0 full chunks (or ones that failed
+ * small requests); then the sidelined slot (isolated, not to depopulate), the free slot
+ * (entirely free chunks) and the to-depopulate slot (isolated for reclaim).
+ */
+extern int pcpu_nr_slots, pcpu_sidelined_slot, pcpu_free_slot, pcpu_to_depopulate_slot;
+
+/* pcpu_chunkset_init - set up the slots; after pcpu_geom_init(). Return 0 or -ENOMEM. */
+int pcpu_chunkset_init(void);
+
+/* pcpu_size_to_slot - the lowest slot whose chunks have @bytes free in one run. */
+int pcpu_size_to_slot(int bytes);
+/* pcpu_chunk_slot - kernel: pcpu_chunk_slot(). */
+int pcpu_chunk_slot(const struct pcpu_chunk *c);
+/* pcpu_chunk_relocate - kernel: pcpu_chunk_relocate(); pcpu_lock held. */
+void pcpu_chunk_relocate(struct pcpu_chunk *c, int oslot);
+/* pcpu_chunk_move - put @c at the head of slot @slot of its set; pcpu_lock held. */
+void pcpu_chunk_move(struct pcpu_chunk *c, int slot);
+
+/*
+ * pcpu_slot_first / pcpu_slot_next - walk slot @slot of set @set: its first chunk, the one
+ * after @c on @c's slot list; NULL at the end. pcpu_lock held.
+ */
+struct pcpu_chunk *pcpu_slot_first(int set, int slot);
+struct pcpu_chunk *pcpu_slot_next(const struct pcpu_chunk *c);
+
+/* pcpu_set_nr_chunks - chunks of set @set (the first chunk counts in set 0). pcpu_lock. */
+int pcpu_set_nr_chunks(int set);
+
+/*
+ * pcpu_alloc_from_slots - allocate @size bytes aligned to @align from the chunks of @set,
+ * fullest fitting first (kernel: the slot walk of pcpu_alloc()). @pop_only: populated pages
+ * only (PCPU_NOWAIT, and every caller's first try). pcpu_lock held. Return the offset and
+ * *@out, or -1.
+ */
+int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out);
+
+/*
+ * pcpu_free_area_locked - free the allocation at @off of @c in its map, relocating the
+ * chunk (kernel: pcpu_free_area()); for areas that are zero in every unit. The caller
+ * validated @off. pcpu_lock held. Return the bytes freed.
+ */
+int pcpu_free_area_locked(struct pcpu_chunk *c, int off);
+
+/* Every chunk, for stats and verify: @fn for each (the reserved region first); pcpu_lock. */
+void pcpu_for_each_chunk(void (*fn)(struct pcpu_chunk *c, void *arg), void *arg);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Empty populated pages and reclaim                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * pcpu_nr_empty_pop_pages - empty populated pages of set @set's chunks that are not
+ * isolated (kernel: pcpu_nr_empty_pop_pages); @set < 0: of every set. pcpu_lock held.
+ */
+int pcpu_nr_empty_pop_pages(int set);
+
+/* pcpu_should_reclaim_chunk - kernel: pcpu_should_reclaim_chunk(); pcpu_lock held. */
+bool pcpu_should_reclaim_chunk(const struct pcpu_chunk *c);
+/* pcpu_isolate_chunk - kernel: pcpu_isolate_chunk(); pcpu_lock held. */
+void pcpu_isolate_chunk(struct pcpu_chunk *c);
+/* pcpu_reintegrate_chunk - kernel: pcpu_reintegrate_chunk(); pcpu_lock held. */
+void pcpu_reintegrate_chunk(struct pcpu_chunk *c);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Chunks and their pages (page work: pcpu_alloc_mutex held)                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * pcpu_create_chunk - a new dynamic chunk for set @set, on its free slot (kernel:
+ * pcpu_create_chunk()). pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock dropped
+ * while the chunk is mapped. Return 0 or -ENOMEM.
+ */
+int pcpu_create_chunk(int set);
+
+/*
+ * pcpu_add_first_chunk - register the first chunk: @dyn, its dynamic region (populated,
+ * maps set up, on set 0's slots from now on), and @rsv, its reserved region (or NULL; never
+ * on a slot list). @dyn_start/@dyn_end and @rsv_start/@rsv_end: their unit-0 handle ranges.
+ * Return 0 or -ENOMEM (nothing registered).
+ */
+int pcpu_add_first_chunk(struct pcpu_chunk *dyn, uintptr_t dyn_start, uintptr_t dyn_end,
+			 struct pcpu_chunk *rsv, uintptr_t rsv_start, uintptr_t rsv_end);
+
+/*
+ * pcpu_destroy_chunk - unlink and unmap @c (kernel: pcpu_destroy_chunk()), a dynamic chunk
+ * without live or queued areas. pcpu_balance_mutex, pcpu_alloc_mutex and pcpu_lock held
+ * (timed); pcpu_lock dropped around the unmap. Return @c's resident bytes when @count.
+ */
+size_t pcpu_destroy_chunk(struct pcpu_chunk *c, bool count);
+
+/*
+ * pcpu_populate_area - populate every unpopulated page of [off, off + size) of @c (kernel:
+ * the populate loop of pcpu_alloc()). pcpu_alloc_mutex held, pcpu_lock NOT held.
+ * Return 0 or -ENOMEM.
+ */
+int pcpu_populate_area(struct pcpu_chunk *c, int off, int size);
+
+/*
+ * pcpu_populate_lowest - populate up to @nr_pages of @c's unpopulated pages, lowest first
+ * (packs toward the chunk start), handing the mutex over between runs. pcpu_alloc_mutex and
+ * pcpu_lock held (timed); pcpu_lock dropped around the system calls. Return the pages
+ * populated, or -ENOMEM.
+ */
+int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
+
+/*
+ * pcpu_depopulate_empty - give back @c's empty populated pages, last first (kernel: the page
+ * loop of pcpu_reclaim_populated()), while @c's set keeps at least @keep empty populated
+ * pages (@keep < 0: all of them). pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock
+ * dropped around the system calls, the mutex handed over between runs. *@stopped: stopped
+ * for @keep. Return the resident bytes given back when @count, else 0.
+ */
+size_t pcpu_depopulate_empty(struct pcpu_chunk *c, bool count, int keep, bool *stopped);
+
+/*
+ * pcpu_depopulate_all - every empty populated page of every dynamic chunk (pcpu_trim()).
+ * pcpu_balance_mutex, pcpu_alloc_mutex and pcpu_lock held (timed). Return the resident
+ * bytes given back.
+ */
+size_t pcpu_depopulate_all(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Zeroing                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * Free space in a chunk's map is always zero in every unit (fresh pages are zero,
+ * depopulated pages come back zero), so allocation never zeroes. A free does not zero
+ * either: pcpu_queue_area() leaves the area allocated in the map, flags its start granule
+ * in chunk->queued (a second free of it is still a bad free) and puts the chunk on the
+ * zeroing queue. pcpu_zero_drain() (the balancer, a blocking allocator with no clean space
+ * left, pcpu_trim()) zeroes queued areas in every unit and only then frees them in the map.
+ */
+
+/* pcpu_area_queued - true when the allocation at @off of @c was freed and awaits zeroing. */
+static inline bool pcpu_area_queued(const struct pcpu_chunk *c, int off)
+{
+	return c->queued && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE);
+}
+
+/*
+ * pcpu_queue_area - queue the live allocation at @off of @c for zeroing; for the caller
+ * and the statistics it is freed now. pcpu_lock held. Return its size; *@kick: the balancer
+ * should drain (the queue grew past another page per unit, or every allocation left in a
+ * dynamic chunk is queued).
+ */
+int pcpu_queue_area(struct pcpu_chunk *c, int off, bool *kick);
+
+/*
+ * pcpu_zero_drain - zero up to @max_batches batches of queued areas and free them in the
+ * map. Takes pcpu_drain_mutex and pcpu_lock itself; the caller may hold pcpu_alloc_mutex
+ * and holds neither of the others. *@kick is set when that left balance work (a chunk
+ * became free, or qualified for reclaim). Return the areas freed (0: the queue was empty).
+ */
+long pcpu_zero_drain(long max_batches, bool *kick);
+
+/* pcpu_queued_areas / pcpu_queued_bytes - what the queue holds (bytes per unit); pcpu_lock. */
+long pcpu_queued_areas(void);
+long pcpu_queued_bytes(void);
+
+/*
+ * pcpu_zero_area - zero [off, off + size) of @c in every unit, leaving every copy that
+ * already reads zero untouched (a never-written page stays unwritten).
+ */
+void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Front caches                                                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * Reserved for the front caches of ready (zeroed) objects of issue 15: they belong to this
+ * layer, served before pcpu_alloc_from_slots() and given back to the maps here (above the
+ * high mark, on pcpu_trim(), before a chunk is reclaimed). Not implemented yet.
+ */
+
+/* ---------------------------------------------------------------------------------------- */
+/* Verification and life cycle                                                               */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * pcpu_chunkset_verify - check every chunk's map, slot and queue, the queue totals and the
+ * set counters. pcpu_lock held. Return 0, or -1 with a one-line reason in @why.
+ */
+int pcpu_chunkset_verify(char *why, size_t len);
+
+/* pcpu_chunkset_atfork_child - in the fork child, all locks held: drop the parent's state. */
+void pcpu_chunkset_atfork_child(void);
+/* pcpu_chunkset_fini - at unload, once the balancer has stopped: release descriptors. */
+void pcpu_chunkset_fini(void);
+
+#endif /* PCPU_CHUNKSET_H */

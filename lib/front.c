@@ -8,6 +8,7 @@
  *
  *   +0   u32 lock      nonzero while a drainer owns the block
  *   +4   u32 enabled   the block was set up (caps written, on the in-use list)
+ *   +8   u64 tally[PCPU_FRONT_NR_TALLIES]  the caller's event counters
  *   then, for each list l at list_off[l] (8-aligned):
  *   +0   u32 count     objects in the array: the commit of every sequence stores it
  *   +4   u32 cap       0 until enabled: a fresh block sends everybody to the slow path
@@ -28,7 +29,7 @@
 #include "util.h"
 
 #define BLOCK_ALIGN 128
-#define BLOCK_HDR 8
+#define BLOCK_HDR (8 + 8 * PCPU_FRONT_NR_TALLIES)
 #define LIST_HDR 16
 
 #if defined(__SANITIZE_THREAD__)
@@ -54,6 +55,11 @@ void __tsan_release(void *addr);
 #define tsan_acquire(obj) ((void)0)
 #define tsan_release(obj) ((void)0)
 #endif
+
+static size_t depot_bytes(unsigned nr_lists)
+{
+	return (size_t)nr_lists * PCPU_FRONT_DEPOT_CAP * sizeof(uintptr_t);
+}
 
 static inline char *block_of(const struct pcpu_front *f, unsigned idx)
 {
@@ -182,8 +188,44 @@ static inline __attribute__((always_inline)) bool rseq_push(const struct pcpu_fr
 slow:
 	return false;
 }
+
+/* Tally: add 1 to counter @c of this CPU's block; the add is the commit. Needs it enabled. */
+static inline __attribute__((always_inline)) bool rseq_tally(const struct pcpu_front *f,
+							     unsigned c)
+{
+	uint64_t t;
+
+	__asm__ __volatile__ goto("1:\n\t"
+				  "leaq 3f(%%rip), %[t]\n\t"
+				  "movq %[t], %%fs:(%[cs])\n\t"
+				  "2:\n\t"
+				  "movslq %%fs:(%[idx]), %[t]\n\t"
+				  "cmpq %[nb], %[t]\n\t"
+				  "jae %l[slow]\n\t"
+				  "imulq %[bs], %[t]\n\t"
+				  "addq %[base], %[t]\n\t"
+				  "cmpl $0, 4(%[t])\n\t"
+				  "je %l[slow]\n\t"
+				  "addq $1, 8(%[t], %[c], 8)\n\t" /* commit */
+				  FRONT_END
+				  : [t] "=&r"(t)
+				  : [c] "r"((uint64_t)c), [cs] "r"(pcpu__hot.cs_off),
+				    [idx] "r"(pcpu__hot.idx_off), [nb] "r"((uint64_t)f->nr_blocks),
+				    [bs] "r"((uint64_t)f->block_size), [base] "r"(f->blocks)
+				  : "memory", "cc"
+				  : slow);
+	return true;
+slow:
+	return false;
+}
 #else
 /* No sequences here (AArch64 and others, or no asm goto): the depots serve everything. */
+static inline bool rseq_tally(const struct pcpu_front *f, unsigned c)
+{
+	(void)f, (void)c;
+	return false;
+}
+
 #define FRONT_RSEQ 0
 static inline uintptr_t rseq_pop(const struct pcpu_front *f, unsigned l)
 {
@@ -253,24 +295,46 @@ int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap
 	}
 	f->block_size = ALIGN_UP(off, (size_t)BLOCK_ALIGN);
 	f->percpu = percpu && FRONT_RSEQ;
+	/*
+	 * The depots: PCPU_FRONT_DEPOT_CAP objects each, in one reservation made now (no
+	 * malloc later, in whichever thread; one mapping), which costs only what is used.
+	 */
+	f->depot_mem = pcpu_sys_mmap(depot_bytes(nr_lists));
+	if (!f->depot_mem)
+		return -ENOMEM;
+	if (pcpu_sys_mprotect(f->depot_mem, depot_bytes(nr_lists), PROT_READ | PROT_WRITE)) {
+		pcpu_sys_munmap(f->depot_mem, depot_bytes(nr_lists));
+		f->depot_mem = NULL;
+		return -ENOMEM;
+	}
+	for (unsigned l = 0; l < nr_lists; l++) {
+		f->depot[l].objs = (uintptr_t *)f->depot_mem + (size_t)l * PCPU_FRONT_DEPOT_CAP;
+		f->depot[l].cap = PCPU_FRONT_DEPOT_CAP;
+	}
 	pthread_mutex_init(&f->lock, NULL);
 	/* No blocks: every index is out of range and the sequences always bail out. */
 	if (!f->percpu)
 		return 0;
 	f->nr_blocks = nr_cpus;
 	f->in_use = pcpu_calloc(nr_cpus, sizeof(*f->in_use));
-	if (!f->in_use)
+	if (!f->in_use) {
+		pcpu_sys_munmap(f->depot_mem, depot_bytes(nr_lists));
 		return -ENOMEM;
+	}
 	/*
 	 * Accessible and zero from the start: a block costs a page only once a thread of
 	 * its CPU enabled it (or, on a kernel without the zero page, read it).
 	 */
-	f->blocks = mmap(NULL, f->block_size * nr_cpus, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (f->blocks == MAP_FAILED) {
+	f->blocks = pcpu_sys_mmap(f->block_size * nr_cpus);
+	if (f->blocks &&
+	    pcpu_sys_mprotect(f->blocks, f->block_size * nr_cpus, PROT_READ | PROT_WRITE)) {
+		pcpu_sys_munmap(f->blocks, f->block_size * nr_cpus);
 		f->blocks = NULL;
+	}
+	if (!f->blocks) {
 		pcpu_mfree(f->in_use);
 		f->in_use = NULL;
+		pcpu_sys_munmap(f->depot_mem, depot_bytes(nr_lists));
 		return -ENOMEM;
 	}
 	return 0;
@@ -281,8 +345,8 @@ void pcpu_front_destroy(struct pcpu_front *f)
 	if (f->blocks)
 		munmap(f->blocks, f->block_size * f->nr_blocks);
 	pcpu_mfree(f->in_use);
-	for (unsigned l = 0; l < f->nr_lists; l++)
-		pcpu_mfree(f->depot[l].objs);
+	if (f->depot_mem)
+		pcpu_sys_munmap(f->depot_mem, depot_bytes(f->nr_lists));
 	pthread_mutex_destroy(&f->lock);
 	memset(f, 0, sizeof(*f));
 }
@@ -293,19 +357,21 @@ void pcpu_front_destroy(struct pcpu_front *f)
 
 static int depot_reserve(struct pcpu_front_depot *d, size_t more)
 {
-	size_t cap = d->cap ? d->cap : 64;
-	uintptr_t *n;
+	/* Fixed capacity: a full depot makes the caller keep its objects (see front.h). */
+	return d->nr + more <= d->cap ? 0 : -ENOMEM;
+}
 
-	if (d->nr + more <= d->cap)
-		return 0;
-	while (cap < d->nr + more)
-		cap *= 2;
-	n = pcpu_realloc(d->objs, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	d->objs = n;
-	d->cap = cap;
-	return 0;
+/* Give memory back when a depot that grew large is mostly empty again (f->lock held). */
+static void depot_shrink(struct pcpu_front *f, struct pcpu_front_depot *d)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ALIGN_UP((uintptr_t)(d->objs + d->nr) + page, page);
+	uintptr_t hi = ALIGN_DOWN((uintptr_t)(d->objs + d->cap), page);
+
+	(void)f;
+	/* Pages past the objects held: zero again, no memory, still usable. */
+	if (d->nr < d->cap / 4 && hi > lo + 16 * page)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /*
@@ -356,6 +422,8 @@ static uintptr_t pop_slow(struct pcpu_front *f, unsigned l)
 		size_t n = f->percpu ? f->list_cap[l] / 2 : 0;
 
 		obj = d->objs[--d->nr];
+		if (d->nr < d->low)
+			d->low = d->nr;
 		/* Half an array's worth to this CPU: the next pops hit. */
 		while (n-- && d->nr && rseq_push(f, l, d->objs[d->nr - 1]))
 			d->nr--;
@@ -382,7 +450,7 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 	int err;
 
 	if (enable_block(f) && rseq_push(f, l, obj))
-		return 0;
+		return 0; /* counts as the fast path: the caller's depot did not change */
 	pthread_mutex_lock(&f->lock);
 	err = depot_reserve(d, n + 1);
 	if (err) {
@@ -406,10 +474,42 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 
 int pcpu_front_push(struct pcpu_front *f, unsigned l, uintptr_t obj)
 {
+	int err;
+
 	tsan_release(obj);
 	if (likely(rseq_push(f, l, obj)))
 		return 0;
-	return push_slow(f, l, obj);
+	err = push_slow(f, l, obj);
+	return err ? err : 1;
+}
+
+void pcpu_front_tally(struct pcpu_front *f, unsigned c)
+{
+	/* Not this CPU's block (getcpu mode, first use): a shared counter, rarely. */
+	if (unlikely(!rseq_tally(f, c)))
+		__atomic_add_fetch(&f->tally_slow[c], 1, __ATOMIC_RELAXED);
+}
+
+uint64_t pcpu_front_tally_sum(struct pcpu_front *f, unsigned c)
+{
+	uint64_t n = __atomic_load_n(&f->tally_slow[c], __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&f->lock);
+	for (unsigned i = 0; i < f->nr_in_use; i++)
+		n += __atomic_load_n((uint64_t *)(block_of(f, f->in_use[i]) + 8) + c,
+				     __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+size_t pcpu_front_depot_nr(struct pcpu_front *f, unsigned l)
+{
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->depot[l].nr;
+	pthread_mutex_unlock(&f->lock);
+	return n;
 }
 
 size_t pcpu_front_pop_depot(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max)
@@ -421,10 +521,42 @@ size_t pcpu_front_pop_depot(struct pcpu_front *f, unsigned l, uintptr_t *out, si
 	n = d->nr < max ? d->nr : max;
 	d->nr -= n;
 	memcpy(out, d->objs + d->nr, n * sizeof(*out));
+	if (d->nr < d->low)
+		d->low = d->nr;
+	depot_shrink(f, d);
 	pthread_mutex_unlock(&f->lock);
 	for (size_t i = 0; i < n; i++)
 		tsan_acquire(out[i]);
 	return n;
+}
+
+size_t pcpu_front_pop_cold(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max)
+{
+	struct pcpu_front_depot *d = &f->depot[l];
+	size_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = d->low < d->nr ? d->low : d->nr;
+	if (n > max)
+		n = max;
+	/* The bottom of the stack: the objects pushed longest ago. */
+	memcpy(out, d->objs, n * sizeof(*out));
+	memmove(d->objs, d->objs + n, (d->nr - n) * sizeof(*out));
+	d->nr -= n;
+	d->low -= n;
+	depot_shrink(f, d);
+	pthread_mutex_unlock(&f->lock);
+	for (size_t i = 0; i < n; i++)
+		tsan_acquire(out[i]);
+	return n;
+}
+
+void pcpu_front_age(struct pcpu_front *f)
+{
+	pthread_mutex_lock(&f->lock);
+	for (unsigned l = 0; l < f->nr_lists; l++)
+		f->depot[l].low = f->depot[l].nr;
+	pthread_mutex_unlock(&f->lock);
 }
 
 int pcpu_front_push_depot(struct pcpu_front *f, unsigned l, const uintptr_t *objs, size_t n)

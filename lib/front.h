@@ -40,12 +40,15 @@
 #include <stdint.h>
 
 #define PCPU_FRONT_MAX_LISTS 32
+#define PCPU_FRONT_NR_TALLIES 2 /* per-CPU event counters of the caller's */
+#define PCPU_FRONT_DEPOT_CAP 32768 /* objects a depot holds at most */
 
 struct pcpu_front_depot {
-	uintptr_t *objs;          /* a stack */
+	uintptr_t *objs;          /* a stack of at most cap objects */
 	size_t nr, cap;
 	uint64_t misses;          /* pops that found the CPU array empty (under f->lock) */
 	uint64_t overflows;       /* pushes that found the CPU array full */
+	size_t low;               /* fewest objects held since pcpu_front_age() */
 };
 
 struct pcpu_front {
@@ -57,9 +60,11 @@ struct pcpu_front {
 	uint32_t list_off[PCPU_FRONT_MAX_LISTS]; /* byte offset of each list in a block */
 	uint32_t list_cap[PCPU_FRONT_MAX_LISTS]; /* capacity of each CPU array */
 	pthread_mutex_t lock;
+	void *depot_mem;          /* every depot's array */
 	struct pcpu_front_depot depot[PCPU_FRONT_MAX_LISTS];
 	unsigned *in_use;         /* CPU indexes whose block was enabled, in order */
 	unsigned nr_in_use;
+	uint64_t tally_slow[PCPU_FRONT_NR_TALLIES]; /* tallies of threads without a block */
 };
 
 /*
@@ -88,11 +93,29 @@ uintptr_t pcpu_front_pop(struct pcpu_front *f, unsigned l);
 
 /*
  * pcpu_front_push - put @obj (nonzero) on list @l: this CPU's array, else the depot (half
- * the array moves there first). Return 0, or -ENOMEM when the depot could not grow (the
- * object was not stored: the caller keeps it). MT-safe.
+ * the array moves there first). Return 0 (stored in the array), 1 (the depot took objects),
+ * or -ENOMEM when the depot is full (the object was not stored: the caller keeps it).
+ * MT-safe.
  */
 int pcpu_front_push(struct pcpu_front *f, unsigned l, uintptr_t obj);
 
+/*
+ * pcpu_front_tally - add 1 to the calling CPU's counter @c (< PCPU_FRONT_NR_TALLIES): a
+ * restartable add, or a shared atomic where the thread has no block. pcpu_front_tally_sum
+ * - their total.
+ */
+void pcpu_front_tally(struct pcpu_front *f, unsigned c);
+uint64_t pcpu_front_tally_sum(struct pcpu_front *f, unsigned c);
+
+/*
+ * Ageing: pcpu_front_pop_cold() takes up to @max of the objects of @l's depot that nobody
+ * took since the last pcpu_front_age() (the depot's low-water mark), oldest first.
+ */
+size_t pcpu_front_pop_cold(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max);
+void pcpu_front_age(struct pcpu_front *f);
+
+/* pcpu_front_depot_nr - objects in @l's depot now (takes f->lock). */
+size_t pcpu_front_depot_nr(struct pcpu_front *f, unsigned l);
 /* pcpu_front_pop_depot - take up to @max objects of list @l from the depot only. */
 size_t pcpu_front_pop_depot(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max);
 /* pcpu_front_push_depot - add @n objects to @l's depot. Return 0 or -ENOMEM (none added). */

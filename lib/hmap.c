@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hmap.h"
 #include "util.h"
@@ -18,6 +20,27 @@ unsigned pcpu_hmap_shift, pcpu_hmap_levels;
 static pthread_mutex_t hmap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pcpu_hmeta *free_metas;
 static size_t state_bytes; /* of every meta: enough for the largest range */
+static size_t hmap_page;
+
+/*
+ * Nodes, metas and state arrays come from one reservation, handed out in page multiples and
+ * never freed: no malloc (which would give the balancer thread an arena of its own) and one
+ * mapping, whatever the number of chunks. Untouched pages cost nothing.
+ */
+#define HMAP_RESERVE ((size_t)256 << 20)
+static char *mem, *mem_next;
+
+static void *mem_get(size_t bytes)
+{
+	void *p;
+
+	bytes = ALIGN_UP(bytes, hmap_page);
+	if (!mem || (size_t)(mem + HMAP_RESERVE - mem_next) < bytes)
+		return NULL;
+	p = mem_next;
+	mem_next += bytes;
+	return p;
+}
 
 int pcpu_hmap_init(size_t max_bytes, size_t page)
 {
@@ -26,12 +49,22 @@ int pcpu_hmap_init(size_t max_bytes, size_t page)
 	if (pcpu_hmap_root)
 		return 0;
 	pcpu_hmap_shift = (unsigned)__builtin_ctzl(page);
+	hmap_page = page;
 	bits = HMAP_VA_BITS - pcpu_hmap_shift;
 	pcpu_hmap_levels = (bits + 8) / 9;
 	/* A range may start mid-granule-run: one byte more than max_bytes / 8. */
 	state_bytes = max_bytes / 8 + 1;
-	pcpu_hmap_root = pcpu_calloc(512, sizeof(void *));
-	return pcpu_hmap_root ? 0 : -ENOMEM;
+	mem = pcpu_sys_mmap(HMAP_RESERVE);
+	if (!mem)
+		return -ENOMEM;
+	if (pcpu_sys_mprotect(mem, HMAP_RESERVE, PROT_READ | PROT_WRITE)) {
+		pcpu_sys_munmap(mem, HMAP_RESERVE);
+		mem = NULL;
+		return -ENOMEM;
+	}
+	mem_next = mem;
+	pcpu_hmap_root = mem_get(512 * sizeof(void *));
+	return 0;
 }
 
 /* The leaf slot for page key @key, creating nodes on the way if @create. hmap_lock held. */
@@ -46,7 +79,7 @@ static void **slot_of(uintptr_t key, bool create)
 		if (!next) {
 			if (!create)
 				return NULL;
-			next = pcpu_calloc(512, sizeof(void *));
+			next = mem_get(512 * sizeof(void *));
 			if (!next)
 				return NULL;
 			/* Published whole: a lookup that sees the pointer sees a zeroed node. */
@@ -87,12 +120,11 @@ struct pcpu_hmeta *pcpu_hmap_add(struct pcpu_chunk *c, uintptr_t start, uintptr_
 	if (m) {
 		free_metas = m->next;
 	} else {
-		m = pcpu_calloc(1, sizeof(*m));
+		/* The state array's pages are given back when its chunk goes. */
+		m = mem_get(sizeof(*m));
 		if (m)
-			m->state = pcpu_calloc(state_bytes, 1);
+			m->state = mem_get(state_bytes);
 		if (!m || !m->state) {
-			if (m)
-				pcpu_mfree(m);
 			pthread_mutex_unlock(&hmap_lock);
 			return NULL;
 		}
@@ -116,6 +148,8 @@ void pcpu_hmap_del(struct pcpu_hmeta *m)
 	/* Reused later: a stale lookup that acted on it sees the generation move. */
 	__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
 	m->chunk = NULL;
+	/* Every byte is zero: dropping the pages keeps them zero and costs no memory. */
+	madvise(m->state, ALIGN_UP(state_bytes, hmap_page), MADV_DONTNEED);
 	m->next = free_metas;
 	free_metas = m;
 	pthread_mutex_unlock(&hmap_lock);

@@ -59,7 +59,7 @@ static void setup(bool percpu)
 	for (unsigned l = 0; l < NR_LISTS; l++)
 		for (unsigned t = 0; t < NR_TOKENS; t++) {
 			owned[l][t] = 0;
-			ck_assert_int_eq(pcpu_front_push(&front, l, token(l, t)), 0);
+			ck_assert_int_ge(pcpu_front_push(&front, l, token(l, t)), 0);
 		}
 }
 
@@ -99,9 +99,9 @@ START_TEST(test_single_thread)
 	/* LIFO through the array: the last pushed comes out first. */
 	v = pcpu_front_pop(&front, 0);
 	ck_assert_uint_ne(v, 0);
-	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+	ck_assert_int_ge(pcpu_front_push(&front, 0, v), 0);
 	ck_assert_uint_eq(pcpu_front_pop(&front, 0), v);
-	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+	ck_assert_int_ge(pcpu_front_push(&front, 0, v), 0);
 	/* Empty a list completely, then it reads empty (the other CPUs' arrays drained). */
 	pcpu_front_drain(&front, ~0ULL);
 	for (unsigned t = 0; t < NR_TOKENS; t++) {
@@ -114,7 +114,7 @@ START_TEST(test_single_thread)
 	ck_assert_uint_eq(pcpu_front_count(&front, 2), 0);
 	for (unsigned t = 0; t < NR_TOKENS; t++) {
 		owned[2][t] = 0;
-		ck_assert_int_eq(pcpu_front_push(&front, 2, token(2, t)), 0);
+		ck_assert_int_ge(pcpu_front_push(&front, 2, token(2, t)), 0);
 	}
 	if (front.percpu)
 		ck_assert_uint_gt(pcpu_front_hits(&front, 0), 0);
@@ -152,7 +152,7 @@ START_TEST(test_locked_block)
 		uint32_t before = *count;
 
 		depot = front.depot[0].nr;
-		ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+		ck_assert_int_ge(pcpu_front_push(&front, 0, v), 0);
 		ck_assert_uint_eq(*count, before);
 		ck_assert_uint_eq(front.depot[0].nr, depot + 1);
 		ck_assert_uint_eq(pcpu_front_pop(&front, 0), v);
@@ -160,7 +160,7 @@ START_TEST(test_locked_block)
 		ck_assert_uint_eq(front.depot[0].nr, depot);
 	}
 	__atomic_store_n(lock, 0, __ATOMIC_RELAXED);
-	ck_assert_int_eq(pcpu_front_push(&front, 0, v), 0);
+	ck_assert_int_ge(pcpu_front_push(&front, 0, v), 0);
 	check_all_back();
 	pcpu_front_destroy(&front);
 }
@@ -209,7 +209,7 @@ static void *worker(void *arg)
 			uintptr_t v = held[--got];
 
 			__atomic_store_n(&owned[l][token_index(v)], 0, __ATOMIC_RELAXED);
-			ck_assert_int_eq(pcpu_front_push(&front, l, v), 0);
+			ck_assert_int_ge(pcpu_front_push(&front, l, v), 0);
 		}
 	}
 	return NULL;
@@ -324,7 +324,7 @@ START_TEST(test_fork)
 			if (pcpu_front_pop(&front, l))
 				_exit(2);
 			for (unsigned t = 0; t < NR_TOKENS; t++)
-				if (pcpu_front_push(&front, l, token(l, t)))
+				if (pcpu_front_push(&front, l, token(l, t)) < 0)
 					_exit(3);
 			if (pcpu_front_count(&front, l) != NR_TOKENS)
 				_exit(4);

@@ -276,8 +276,8 @@ void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
 
 /*
  * The front (chunkset_front.c; the per-CPU mechanism is front.h, the lock-free handle map
- * hmap.h): per size class (8, 16, ... 1024 bytes, objects of the class size at their natural
- * alignment, plain set only), a "ready" list of objects zero in every unit and a "dirty"
+ * hmap.h): per size class (every multiple of 4 up to 64 bytes, and 128, 256, 512, 1024;
+ * plain set only), a "ready" list of objects zero in every unit and a "dirty"
  * list of freed ones, each a per-CPU array plus a depot. An object in either list stays
  * allocated in its chunk's map; its state byte (hmap) says CACHED, a handed-out one LIVE.
  * pcpu_free() of a LIVE object flips it to CACHED with one atomic compare-and-swap and
@@ -285,19 +285,41 @@ void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
  * (pcpu_zero_objects()) and moves them to the ready list up to the high mark, the rest (and
  * everything on pcpu_trim(), and objects of chunks isolated for reclaim) back to the map.
  */
-#define PCPU_FRONT_NR_CLASSES 8
+#define PCPU_FRONT_NR_CLASSES 20  /* 4, 8, ... 64 bytes, then 128, 256, 512, 1024 */
 #define PCPU_FRONT_MAX_SIZE 1024
 
-/* pcpu_front_class - the class serving @size bytes aligned to @align, or -1. */
+/* pcpu_front_class_size / _align - bytes and alignment of class @k's objects. */
+static inline int pcpu_front_class_size(int k)
+{
+	return k < 16 ? 4 * (k + 1) : 128 << (k - 16);
+}
+
+static inline int pcpu_front_class_align(int k)
+{
+	int s = pcpu_front_class_size(k);
+
+	/* The default alignment of a request of that size: the smallest of 8 and the power
+	 * of two at or above it (4 for 4 bytes); whole powers of two above 64 pack naturally. */
+	return s <= 4 ? 4 : s <= 64 ? 8 : s;
+}
+
+/*
+ * pcpu_front_class - the class serving @size bytes aligned to @align, or -1. Only sizes a
+ * class holds exactly (after rounding to the 4-byte granule): the map then records the
+ * size asked for, so statistics, leak reports and trace events stay exact.
+ */
 static inline int pcpu_front_class(size_t size, size_t align)
 {
-	size_t s = size > align ? size : align;
+	size_t s = (size + 3) & ~(size_t)3;
+	int k;
 
-	if (s > PCPU_FRONT_MAX_SIZE)
+	if (s <= 64)
+		k = (int)(s / 4) - 1;
+	else if (s <= PCPU_FRONT_MAX_SIZE && !(s & (s - 1)))
+		k = 16 + (int)(8 * sizeof(long)) - 1 - __builtin_clzl(s) - 7;
+	else
 		return -1;
-	if (s <= 8)
-		return 0;
-	return (int)(8 * sizeof(long)) - __builtin_clzl(s - 1) - 3;
+	return align <= (size_t)pcpu_front_class_align(k) ? k : -1;
 }
 
 /* pcpu_front_cache_init - after the CPU layer: set up the caches (or leave them off). */

@@ -3,17 +3,18 @@
 /*
  * The chunk-set layer's front caches of ready objects (see chunkset.h, "The front").
  *
- * Classes: 8 << k bytes for k = 0 .. 7, each object allocated from the map with its class
- * size at its natural alignment, so one class object serves any request with size and
- * alignment up to the class size. Accounted allocations (PCPU_ACCOUNT) never come here:
- * domains charge exactly what they charged before.
+ * Classes: 4, 8, 12 ... 64 bytes, then 128, 256, 512 and 1024 (pcpu_front_class()), each
+ * object allocated from the map with its class size and the default alignment of a request
+ * of that size, so a class serves exactly the requests of its size: the map records the size
+ * asked for. Other sizes, larger alignments and accounted allocations (PCPU_ACCOUNT) never
+ * come here: domains charge exactly what they charged before.
  *
  * Lists: READY(k) and DIRTY(k) per class in one struct pcpu_front. Per-CPU array capacity:
- * 2 KiB of objects per unit (256 objects of 8 bytes ... 8 of 256 bytes and more), at least 8;
+ * 2 KiB of objects per unit (512 objects of 4 bytes ... 8 of 256 bytes and more), at least 8;
  * the depots exchange half an array at a time. High mark of ready objects per class:
  * max(2 arrays, 16 KiB per unit of objects); the balancer gives the excess back to the map.
  *
- * Object states (one byte per 8-byte granule, hmap.h): 0 not a front object (free space,
+ * Object states (one byte per 4-byte granule, hmap.h): 0 not a front object (free space,
  * interior, or an ordinary allocation), LIVE|k handed out, CACHED|k on a READY or DIRTY
  * list. Writes: pcpu_front_alloc() stores LIVE (the object is the caller's alone);
  * pcpu_front_free() compare-and-swaps LIVE -> CACHED (two concurrent frees of one object:
@@ -46,7 +47,7 @@
 #define DIRTY(k) (2 * (k) + 1)
 #define ST_LIVE 0x80
 #define ST_CACHED 0x40
-#define ST_CLASS 0x0f
+#define ST_CLASS 0x3f
 #define ARRAY_BYTES 2048          /* per-CPU array: bytes of objects per unit */
 #define HIGH_BYTES (16 << 10)     /* ready objects kept per class: bytes per unit */
 #define BALANCE_BATCH 512         /* objects zeroed per pcpu_zero_objects() round */
@@ -60,7 +61,21 @@ static uint64_t folded[2];        /* tallies already in pcpu_gstats (pcpu_lock) 
 
 static inline int csize(int k)
 {
-	return 8 << k;
+	return pcpu_front_class_size(k);
+}
+
+static inline int calign(int k)
+{
+	return pcpu_front_class_align(k);
+}
+
+/*
+ * Memory checkers: ASan's shadow has 8-byte granules, and an update of one shared with
+ * another allocation (classes that are not multiples of 8) must hold pcpu_lock (checker.h).
+ */
+static inline pthread_mutex_t *ck_lock(int k)
+{
+	return csize(k) % 8 ? &pcpu_lock : NULL;
 }
 
 static unsigned high_mark(int k)
@@ -133,16 +148,24 @@ static uint8_t *state_of(uintptr_t addr, struct pcpu_hmeta **mp)
 
 bool pcpu_front_cached(const struct pcpu_chunk *c, int off)
 {
-	uint8_t *s = state_of((uintptr_t)c->base + (uintptr_t)off, NULL);
+	uint8_t *s;
+
+	if (!front_on)
+		return false;
+	s = state_of((uintptr_t)c->base + (uintptr_t)off, NULL);
 
 	return s && (__atomic_load_n(s, __ATOMIC_RELAXED) & ST_CACHED);
 }
 
 void pcpu_front_forget(const struct pcpu_chunk *c, int off)
 {
-	uint8_t *s = state_of((uintptr_t)c->base + (uintptr_t)off, NULL);
+	uint8_t *s;
 
-	if (s)
+	if (!front_on)
+		return;
+	s = state_of((uintptr_t)c->base + (uintptr_t)off, NULL);
+	/* Read first: a store of zero on zero would still dirty the page. */
+	if (s && __atomic_load_n(s, __ATOMIC_RELAXED))
 		__atomic_store_n(s, 0, __ATOMIC_RELAXED);
 }
 
@@ -177,8 +200,7 @@ static void *hand_out(uintptr_t h, int k, void *call_site)
 	PCPU_ASSERT(*s == (ST_CACHED | k));
 	__atomic_store_n(s, (uint8_t)(ST_LIVE | k), __ATOMIC_RELAXED);
 	pcpu_front_tally(&front, TALLY_ALLOC);
-	/* Class objects are 8-aligned: no ASan granule is shared, no lock needed. */
-	pcpu_checker_alloc(NULL, c, off, csize(k));
+	pcpu_checker_alloc(ck_lock(k), c, off, csize(k));
 	if (unlikely(__atomic_load_n(&pcpu_leaks_on, __ATOMIC_RELAXED))) {
 		bool slow;
 
@@ -188,7 +210,7 @@ static void *hand_out(uintptr_t h, int k, void *call_site)
 		if (slow)
 			pcpu_leaks_note_slow(c, off, call_site);
 	}
-	pcpu_trace_alloc(call_site, false, false, csize(k), csize(k), c->base, off, (void *)h,
+	pcpu_trace_alloc(call_site, false, false, csize(k), calign(k), c->base, off, (void *)h,
 			 (size_t)csize(k) * pcpu_geom.nr_units, 0);
 	return (void *)h;
 }
@@ -207,7 +229,7 @@ static uintptr_t refill(int k)
 	pthread_mutex_lock(&pcpu_lock);
 	while (n < want) {
 		struct pcpu_chunk *c;
-		int off = pcpu_alloc_from_slots(0, csize(k), csize(k), true, &c);
+		int off = pcpu_alloc_from_slots(0, csize(k), calign(k), true, &c);
 		uint8_t *s;
 
 		if (off < 0)
@@ -318,7 +340,7 @@ bool pcpu_front_free(void *p)
 		pthread_mutex_unlock(&pcpu_lock);
 	}
 	/* A use after free is reported from now on (checkers). */
-	pcpu_checker_free(c, off, csize(k));
+	pcpu_checker_access_end(ck_lock(k), c, off, csize(k)); /* poisons, as a free does */
 	pcpu_trace_free(c->base, off, p);
 	pcpu_front_tally(&front, TALLY_FREE);
 	pushed = pcpu_front_push(&front, DIRTY(k), (uintptr_t)p);
@@ -376,13 +398,13 @@ static void zero_dirty(int k, uintptr_t *objs, size_t n)
 				break;
 			offs[nr] = (int)(a - (uintptr_t)c->base);
 			/* Poisoned since the free: the zeroing itself may touch it. */
-			pcpu_checker_access_begin(NULL, c, offs[nr], csize(k));
+			pcpu_checker_access_begin(ck_lock(k), c, offs[nr], csize(k));
 			nr++;
 			i++;
 		}
 		zeroed += pcpu_zero_objects(c, offs, nr, csize(k));
 		for (int j = 0; j < nr; j++)
-			pcpu_checker_access_end(NULL, c, offs[j], csize(k));
+			pcpu_checker_access_end(ck_lock(k), c, offs[j], csize(k));
 	}
 	pthread_mutex_lock(&pcpu_lock);
 	pcpu_gstats.zeroed_bytes += zeroed;
@@ -587,7 +609,7 @@ static void count_cached(struct pcpu_chunk *c, void *arg)
 {
 	size_t *n = arg;
 
-	for (int g = 0; g < c->map.map_bits; g += 2) {
+	for (int g = 0; g < c->map.map_bits; g++) {
 		int off = g * PCPU_MIN_ALLOC_SIZE;
 
 		if (pcpu_am_is_alloc_start(&c->map, off) && pcpu_front_cached(c, off))

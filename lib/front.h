@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PCPU_FRONT_MAX_LISTS 32
+#define PCPU_FRONT_MAX_LISTS 64
 #define PCPU_FRONT_NR_TALLIES 2 /* per-CPU event counters of the caller's */
 #define PCPU_FRONT_DEPOT_CAP 32768 /* objects a depot holds at most */
 

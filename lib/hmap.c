@@ -52,8 +52,8 @@ int pcpu_hmap_init(size_t max_bytes, size_t page)
 	hmap_page = page;
 	bits = HMAP_VA_BITS - pcpu_hmap_shift;
 	pcpu_hmap_levels = (bits + 8) / 9;
-	/* A range may start mid-granule-run: one byte more than max_bytes / 8. */
-	state_bytes = max_bytes / 8 + 1;
+	/* A range may start mid-granule: one byte more than max_bytes / 4. */
+	state_bytes = max_bytes / 4 + 1;
 	mem = pcpu_sys_mmap(HMAP_RESERVE);
 	if (!mem)
 		return -ENOMEM;
@@ -106,7 +106,7 @@ struct pcpu_hmeta *pcpu_hmap_add(struct pcpu_chunk *c, uintptr_t start, uintptr_
 	struct pcpu_hmeta *m;
 
 	if (!pcpu_hmap_root || end <= start || (end - 1) >> HMAP_VA_BITS ||
-	    (end >> 3) - (start >> 3) + 1 > state_bytes)
+	    (end >> 2) - (start >> 2) + 1 > state_bytes)
 		return NULL;
 	pthread_mutex_lock(&hmap_lock);
 	/* Every node first: a failure then leaves the map as it was. */

@@ -33,7 +33,7 @@ struct pcpu_hmeta {
 	uintptr_t start, end;      /* unit-0 addresses [start, end) served by the front */
 	struct pcpu_chunk *chunk;
 	uint32_t gen;              /* bumped when the meta is assigned and released */
-	uint8_t *state;            /* one byte per 8-byte granule from start & ~7 to end */
+	uint8_t *state;            /* one byte per 4-byte granule from start & ~3 to end */
 	struct pcpu_hmeta *next;   /* free list */
 };
 
@@ -75,7 +75,7 @@ static inline struct pcpu_hmeta *pcpu_hmap_lookup(uintptr_t addr)
 
 /*
  * pcpu_hmap_state - the state byte of the object at @addr in @m (read before: @gen, the
- * generation), or NULL when @addr is not an 8-aligned address of @m's range.
+ * generation), or NULL when @addr is not a 4-aligned address of @m's range.
  */
 static inline uint8_t *pcpu_hmap_state(struct pcpu_hmeta *m, uintptr_t addr, uint32_t *gen)
 {
@@ -84,9 +84,9 @@ static inline uint8_t *pcpu_hmap_state(struct pcpu_hmeta *m, uintptr_t addr, uin
 	*gen = __atomic_load_n(&m->gen, __ATOMIC_ACQUIRE);
 	start = __atomic_load_n(&m->start, __ATOMIC_RELAXED);
 	end = __atomic_load_n(&m->end, __ATOMIC_RELAXED);
-	if (addr < start || addr >= end || (addr & 7))
+	if (addr < start || addr >= end || (addr & 3))
 		return NULL;
-	return &m->state[(addr >> 3) - (start >> 3)];
+	return &m->state[(addr >> 2) - (start >> 2)];
 }
 
 /* pcpu_hmap_stable - @m still has generation @gen (after acting on its state). */

@@ -497,7 +497,8 @@ void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 		h = pcpu_front_alloc(cls, size, __builtin_return_address(0));
 		if (h)
 			return h;
-		h = do_alloc((size_t)8 << cls, (size_t)8 << cls, flags, __builtin_return_address(0));
+		h = do_alloc((size_t)pcpu_front_class_size(cls), (size_t)pcpu_front_class_align(cls),
+			     flags, __builtin_return_address(0));
 		if (h)
 			pcpu_front_adopt(h, cls);
 		return h;

@@ -560,12 +560,15 @@ struct verify_arg {
 	bool ready;
 	char *why;
 	size_t len;
-	size_t n;
+	size_t n, states;
 };
 
-static int verify_one(uintptr_t h, void *arg)
+static int verify_one(unsigned l, uintptr_t h, void *arg)
 {
 	struct verify_arg *v = arg;
+
+	v->k = (int)l / 2;
+	v->ready = !(l & 1);
 	uintptr_t addr = pcpu_addr_of((void *)h);
 	struct pcpu_hmeta *m = NULL;
 	uint8_t *s = state_of(addr, &m);
@@ -607,7 +610,7 @@ static int verify_one(uintptr_t h, void *arg)
 /* Count the CACHED states of a chunk's objects. */
 static void count_cached(struct pcpu_chunk *c, void *arg)
 {
-	size_t *n = arg;
+	size_t *n = &((struct verify_arg *)arg)->states;
 
 	for (int g = 0; g < c->map.map_bits; g++) {
 		int off = g * PCPU_MIN_ALLOC_SIZE;
@@ -617,27 +620,31 @@ static void count_cached(struct pcpu_chunk *c, void *arg)
 	}
 }
 
+/* With the depots frozen (f->lock): every object in them is CACHED, others may be too. */
+static void count_all(void *arg)
+{
+	pcpu_for_each_chunk(count_cached, arg);
+}
+
 int pcpu_front_verify(char *why, size_t len)
 {
 	size_t listed = 0, states = 0;
 
 	if (!front_on)
 		return 0;
-	for (int k = 0; k < NR_CLASSES; k++) {
-		for (int dirty = 0; dirty < 2; dirty++) {
-			struct verify_arg v = {k, !dirty, why, len, 0};
+	{
+		struct verify_arg v = {0, false, why, len, 0, 0};
 
-			if (pcpu_front_for_each(&front, dirty ? DIRTY(k) : READY(k), verify_one, &v))
-				return -1;
-			listed += v.n;
-		}
+		if (pcpu_front_for_each(&front, ~0ULL, verify_one, count_all, &v))
+			return -1;
+		listed = v.n;
+		states = v.states;
 	}
 	/*
 	 * Objects in flight (being pushed after a free, popped before their state says
 	 * LIVE, on their way back to the map) are CACHED without being listed: never the
 	 * other way round.
 	 */
-	pcpu_for_each_chunk(count_cached, &states);
 	if (states < listed) {
 		snprintf(why, len, "front: %zu objects on the lists, only %zu in the CACHED state",
 			 listed, states);

@@ -651,16 +651,24 @@ uint64_t pcpu_front_hits(struct pcpu_front *f, unsigned l)
 	return n;
 }
 
-int pcpu_front_for_each(struct pcpu_front *f, unsigned l, int (*fn)(uintptr_t obj, void *arg),
+int pcpu_front_for_each(struct pcpu_front *f, uint64_t mask,
+			int (*fn)(unsigned l, uintptr_t obj, void *arg), void (*done)(void *arg),
 			void *arg)
 {
-	struct pcpu_front_depot *d = &f->depot[l];
 	int ret = 0;
 
 	pthread_mutex_lock(&f->lock);
-	drain_locked(f, 1ULL << l);
-	for (size_t i = 0; i < d->nr && !ret; i++)
-		ret = fn(d->objs[i], arg);
+	drain_locked(f, mask);
+	for (unsigned l = 0; l < f->nr_lists && !ret; l++) {
+		struct pcpu_front_depot *d = &f->depot[l];
+
+		if (!(mask & (1ULL << l)))
+			continue;
+		for (size_t i = 0; i < d->nr && !ret; i++)
+			ret = fn(l, d->objs[i], arg);
+	}
+	if (!ret && done)
+		done(arg);
 	pthread_mutex_unlock(&f->lock);
 	return ret;
 }

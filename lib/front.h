@@ -136,11 +136,13 @@ size_t pcpu_front_count(struct pcpu_front *f, unsigned l);
 uint64_t pcpu_front_hits(struct pcpu_front *f, unsigned l);
 
 /*
- * pcpu_front_for_each - call @fn for every object on list @l (depot and CPU arrays),
- * with f->lock held and the CPU arrays drained into the depot first, so the set is exact.
- * Return the first nonzero value @fn returns, or 0.
+ * pcpu_front_for_each - call @fn for every object of the lists in @mask, with f->lock held
+ * throughout and the CPU arrays drained into the depots first: one consistent pass (objects
+ * that enter the arrays meanwhile are not visited); then @done (if not NULL), still under
+ * f->lock, while the depots cannot change. Return the first nonzero value @fn returns, or 0.
  */
-int pcpu_front_for_each(struct pcpu_front *f, unsigned l, int (*fn)(uintptr_t obj, void *arg),
+int pcpu_front_for_each(struct pcpu_front *f, uint64_t mask,
+			int (*fn)(unsigned l, uintptr_t obj, void *arg), void (*done)(void *arg),
 			void *arg);
 
 /* fork(): the handlers take f->lock around the fork (after the allocator's locks). */

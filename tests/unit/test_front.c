@@ -63,12 +63,12 @@ static void setup(bool percpu)
 		}
 }
 
-static int count_one(uintptr_t v, void *arg)
+static int count_one(unsigned list, uintptr_t v, void *arg)
 {
 	unsigned (*seen)[NR_TOKENS] = arg;
 	unsigned l = (unsigned)(v >> 32) - 1;
 
-	if (l >= NR_LISTS || token_index(v) >= NR_TOKENS)
+	if (l != list || token_index(v) >= NR_TOKENS)
 		return -1;
 	seen[l][token_index(v)]++;
 	return 0;
@@ -81,7 +81,7 @@ static void check_all_back(void)
 
 	memset(seen, 0, sizeof(seen));
 	for (unsigned l = 0; l < NR_LISTS; l++) {
-		ck_assert_int_eq(pcpu_front_for_each(&front, l, count_one, seen), 0);
+		ck_assert_int_eq(pcpu_front_for_each(&front, 1ULL << l, count_one, NULL, seen), 0);
 		ck_assert_uint_eq(pcpu_front_count(&front, l), NR_TOKENS);
 	}
 	for (unsigned l = 0; l < NR_LISTS; l++)

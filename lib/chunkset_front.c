@@ -459,7 +459,22 @@ static void return_isolated(int k)
 	} while (n == BALANCE_BATCH);
 }
 
+static bool balance_pass(bool trim, bool idle);
+
 bool pcpu_front_balance(bool trim, bool idle)
+{
+	bool holds = balance_pass(trim, idle);
+
+	/*
+	 * A drain leaves objects in the arrays when their depot is full (a flood of frees
+	 * outran the balancer): trimming goes round again until the depots took everything.
+	 */
+	for (int i = 0; trim && holds && i < 64; i++)
+		holds = balance_pass(true, false);
+	return holds;
+}
+
+static bool balance_pass(bool trim, bool idle)
 {
 	/* The balancer runs one at a time (pcpu_balance_mutex): static buffers will do. */
 	static uintptr_t objs[BALANCE_BATCH];

@@ -56,6 +56,13 @@ enum { TALLY_ALLOC, TALLY_FREE };
 static struct pcpu_front front;
 static bool front_on;
 static unsigned cap[2 * NR_CLASSES];
+/*
+ * Classes whose objects the freeing thread zeroes itself: at most INLINE_UNITS units and
+ * INLINE_BYTES bytes over all copies (the copies of a never-written page are only read).
+ */
+#define INLINE_UNITS 8
+#define INLINE_BYTES 2048
+static bool inline_zero[NR_CLASSES];
 static uint64_t refilled[NR_CLASSES], returned[NR_CLASSES]; /* pcpu_lock */
 static uint64_t folded[2];        /* tallies already in pcpu_gstats (pcpu_lock) */
 
@@ -106,6 +113,8 @@ int pcpu_front_cache_init(void)
 		unsigned c = ARRAY_BYTES / (unsigned)csize(k);
 
 		cap[READY(k)] = cap[DIRTY(k)] = c < 8 ? 8 : c;
+		inline_zero[k] = pcpu_geom.nr_units <= INLINE_UNITS &&
+				 pcpu_geom.nr_units * (unsigned)csize(k) <= INLINE_BYTES;
 	}
 	err = pcpu_front_init(&front, 2 * NR_CLASSES, cap, n, pcpu_front_percpu_possible());
 	if (err)
@@ -300,6 +309,17 @@ void pcpu_front_adopt(void *h, int k)
 		__atomic_store_n(s, (uint8_t)(ST_LIVE | k), __ATOMIC_RELAXED);
 }
 
+/* Zero every copy of the object at @off of @c that does not read zero (few units only). */
+static void zero_copies(struct pcpu_chunk *c, int off, int size)
+{
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
+		char *q = pcpu_unit_addr(c, u, (size_t)off);
+
+		if (!pcpu_mem_is_zero(q, (size_t)size))
+			memset(q, 0, (size_t)size);
+	}
+}
+
 bool pcpu_front_free(void *p)
 {
 	uintptr_t addr = pcpu_addr_of(p);
@@ -340,9 +360,26 @@ bool pcpu_front_free(void *p)
 		pthread_mutex_unlock(&pcpu_lock);
 	}
 	/* A use after free is reported from now on (checkers). */
-	pcpu_checker_access_end(ck_lock(k), c, off, csize(k)); /* poisons, as a free does */
 	pcpu_trace_free(c->base, off, p);
 	pcpu_front_tally(&front, TALLY_FREE);
+	if (inline_zero[k]) {
+		/*
+		 * Few units: zeroing the copies here costs less than handing them to the
+		 * balancer (a wake-up, a batch, a depot round trip), and the object is ready
+		 * at once, on this CPU.
+		 */
+		zero_copies(c, off, csize(k));
+		pcpu_checker_access_end(ck_lock(k), c, off, csize(k));
+		pushed = pcpu_front_push(&front, READY(k), (uintptr_t)p);
+		/* Spilled into the depot above the high mark: the balancer gives the rest back. */
+		if (unlikely(pushed > 0) &&
+		    pcpu_front_depot_nr(&front, READY(k)) > high_mark(k))
+			pcpu_balance_kick(false);
+		if (likely(pushed >= 0))
+			return true;
+		pcpu_checker_access_begin(ck_lock(k), c, off, csize(k));
+	}
+	pcpu_checker_access_end(ck_lock(k), c, off, csize(k)); /* poisons, as a free does */
 	pushed = pcpu_front_push(&front, DIRTY(k), (uintptr_t)p);
 	if (unlikely(pushed < 0)) {
 		bool kick = false;

@@ -335,7 +335,7 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 	int set = (flags & PCPU_ACCOUNT) ? 1 : 0;
 	struct pcpu_chunk *c = NULL;
 	const char *why = NULL;
-	bool mutex = false, kick = false, note_slow;
+	bool mutex = false, kick = false, low, note_slow;
 	int size, align, off, err;
 	void *h;
 
@@ -374,8 +374,7 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 	stats_alloc(size);
 	note_slow = pcpu_leaks_note_locked(c, off, call_site);
 	/* kernel: the LOW check at the end of pcpu_alloc() */
-	if (pcpu_nr_empty_pop_pages(-1) < (int)pcpu_settings.empty_low)
-		kick = true;
+	low = pcpu_nr_empty_pop_pages(-1) < (int)pcpu_settings.empty_low;
 	if (mutex)
 		pcpu_release(PCPU_SHORT_LOCK);
 	else
@@ -392,13 +391,17 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 			pcpu_gstats.nr_dealloc--;
 			pthread_mutex_unlock(&pcpu_lock);
 			pcpu_release(PCPU_ALLOC_MUTEX);
-			if (kick)
+			if (low)
+				pcpu_balance_low(false);
+			else if (kick)
 				pcpu_balance_kick(false);
 			return alloc_fail(size, align, nowait, "failed to populate");
 		}
 		pcpu_release(PCPU_ALLOC_MUTEX);
 	}
-	if (kick)
+	if (low)
+		pcpu_balance_low(nowait);
+	else if (kick)
 		pcpu_balance_kick(nowait);
 	if (unlikely(note_slow))
 		pcpu_leaks_note_slow(c, off, call_site);

@@ -38,6 +38,13 @@ uint64_t pcpu_balance_retries;
 /* A PCPU_NOWAIT allocation found no populated space: populate HIGH pages at the next run. */
 static bool nowait_failed;
 
+/*
+ * Keep HIGH empty pages populated in reserve (step 3)? Not after pcpu_trim() until an
+ * allocation finds fewer than LOW, or a PCPU_NOWAIT one fails: a run kicked by earlier
+ * frees would otherwise take back right away some of what the trim gave.
+ */
+static bool reserve_wanted = true;
+
 static bool bal_stopping;
 
 static uint64_t now_ns(void)
@@ -113,7 +120,7 @@ static bool balance_populated(int set)
 	bool retried = false;
 
 	/* A set nobody allocated from (PCPU_ACCOUNT unused) needs no pages in reserve. */
-	if (!pcpu_set_nr_chunks(set))
+	if (!pcpu_set_nr_chunks(set) || !__atomic_load_n(&reserve_wanted, __ATOMIC_RELAXED))
 		return true;
 	if (__atomic_exchange_n(&nowait_failed, false, __ATOMIC_RELAXED)) {
 		nr_to_pop = high;
@@ -129,10 +136,9 @@ retry:
 		struct pcpu_chunk *c;
 		int n;
 
-		/* The first chunk's region is populated on demand only; beyond it is not served. */
+		/* The first chunk too, once pcpu_trim() has given its free pages back. */
 		for (c = pcpu_slot_first(set, slot); c; c = pcpu_slot_next(c))
-			if (!c->isolated && !c->immutable &&
-			    c->map.nr_populated < c->map.nr_blocks)
+			if (!c->isolated && pcpu_empty_unpop_pages(c) > 0)
 				break;
 		if (!c)
 			continue;
@@ -209,8 +215,10 @@ static size_t balance_run(bool trim, bool idle, bool *failed)
 			*failed = true;
 		bytes += balance_free(set, true, false);
 	}
-	if (trim)
+	if (trim) {
 		bytes += pcpu_depopulate_all();
+		__atomic_store_n(&reserve_wanted, false, __ATOMIC_RELAXED);
+	}
 	pcpu_release(PCPU_SHORT_LOCK);
 	pcpu_release(PCPU_ALLOC_MUTEX);
 	pthread_mutex_unlock(&pcpu_balance_mutex);
@@ -348,7 +356,14 @@ static void run_here(bool nowait)
 void pcpu_balance_nowait_failed(void)
 {
 	__atomic_store_n(&nowait_failed, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&reserve_wanted, true, __ATOMIC_RELAXED);
 	pcpu_balance_kick(true);
+}
+
+void pcpu_balance_low(bool nowait)
+{
+	__atomic_store_n(&reserve_wanted, true, __ATOMIC_RELAXED);
+	pcpu_balance_kick(nowait);
 }
 
 void pcpu_balance_start(void)

@@ -30,13 +30,21 @@ void pcpu_balance_kick(bool nowait);
  */
 void pcpu_balance_nowait_failed(void);
 
+/*
+ * pcpu_balance_low - an allocation left fewer than LOW empty populated pages (kernel: the
+ * check at the end of pcpu_alloc()): populate up to HIGH again, also after a pcpu_trim().
+ * Kicks as pcpu_balance_kick(@nowait).
+ */
+void pcpu_balance_low(bool nowait);
+
 /* pcpu_balance_start - start the thread if it is not running (no lock held; cheap). */
 void pcpu_balance_start(void);
 
 /*
  * pcpu_balance_work - one run of the balance work; takes its locks itself.
  * @trim: drain the whole zeroing queue first, then give back every free chunk and every
- * empty populated page. Return the bytes given back (resident
+ * empty populated page (the first chunk's included), and keep no pages in reserve until an
+ * allocation runs low (pcpu_balance_low()). Return the bytes given back (resident
  * bytes, when trimming).
  */
 size_t pcpu_balance_work(bool trim);

@@ -62,7 +62,7 @@ struct pcpu_chunk {
 	char *base;                 /* start of the reservation; unit 0 starts here */
 	int slot;
 	int set;                    /* chunk set: 0 plain, 1 accounted */
-	bool immutable;             /* first chunk regions: always populated */
+	bool immutable;             /* first chunk regions: never reclaimed nor destroyed */
 	bool isolated;              /* queued for reclaim: invisible to allocation */
 	bool reserved;              /* the reserved region: never on a slot list */
 	bool owns_mapping;          /* false for the reserved view of the first chunk */

@@ -12,6 +12,8 @@
  *
  * LOCKS - this is their one home. In the order they are taken:
  *
+ *   (init_lock          alloc.c: pcpu_init() holds it while the library initialises, which
+ *                       takes the locks below; outermost, taken by nobody else.)
  *   pcpu_balance_mutex  serialises runs of the balance work (the balancer thread,
  *                       pcpu_trim(), balance=off callers). Only its holder destroys chunks,
  *                       so a run may hand pcpu_alloc_mutex over between two pieces of page
@@ -24,9 +26,10 @@
  *   pcpu_lock           (kernel: the pcpu_lock spinlock) the short lock: area maps, slots,
  *                       set counters, the zeroing queue, the reverse map, pcpu_gstats, the
  *                       static variables' bookkeeping. Never held across a system call.
- *   leaves              balance.c's thread state lock, domain.c's lock, leaks.c's lock:
- *                       nothing else is taken while holding one (the fork handlers take
- *                       the balancer's last, holding all of the above).
+ *   leaves              bal_lock (balance.c: the thread's state and condition variable),
+ *                       domain_lock (domain.c), each struct pcpu_counter's lock (counter.c):
+ *                       nothing else is taken while holding one. The fork handlers take
+ *                       bal_lock last, holding all of the above.
  *
  * A NOWAIT allocation takes pcpu_lock only. The fork handlers (alloc.c) take all four, in
  * this order.
@@ -198,11 +201,14 @@ size_t pcpu_destroy_chunk(struct pcpu_chunk *c, bool count);
  */
 int pcpu_populate_area(struct pcpu_chunk *c, int off, int size);
 
+/* pcpu_empty_unpop_pages - @c's entirely free pages that are not populated; pcpu_lock. */
+int pcpu_empty_unpop_pages(const struct pcpu_chunk *c);
+
 /*
- * pcpu_populate_lowest - populate up to @nr_pages of @c's unpopulated pages, lowest first
- * (packs toward the chunk start), handing the mutex over between runs. pcpu_alloc_mutex and
- * pcpu_lock held (timed); pcpu_lock dropped around the system calls. Return the pages
- * populated, or -ENOMEM.
+ * pcpu_populate_lowest - populate up to @nr_pages of @c's entirely free unpopulated pages,
+ * lowest first (packs toward the chunk start), handing the mutex over between runs.
+ * pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock dropped around the system calls.
+ * Return the pages populated, or -ENOMEM.
  */
 int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 
@@ -216,7 +222,8 @@ int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 size_t pcpu_depopulate_empty(struct pcpu_chunk *c, bool count, int keep, bool *stopped);
 
 /*
- * pcpu_depopulate_all - every empty populated page of every dynamic chunk (pcpu_trim()).
+ * pcpu_depopulate_all - every empty populated page of every chunk, the first chunk's
+ * dynamic region included (pcpu_trim()).
  * pcpu_balance_mutex, pcpu_alloc_mutex and pcpu_lock held (timed). Return the resident
  * bytes given back.
  */

@@ -77,7 +77,7 @@ struct probe {
 	long rss0;
 };
 
-/* The first chunk is never given back: its samples do not count. */
+/* The first chunk is never unmapped (only its free pages go back): its samples do not count. */
 static int in_first_chunk(uintptr_t a)
 {
 	return a >= (uintptr_t)pcpu_first.base && a < (uintptr_t)pcpu_first.base + pcpu_geom.vsize;

@@ -77,7 +77,9 @@ END_TEST
 
 /*
  * The first chunk: set up at initialisation as one mapping whose units hold
- * <static | reserved | dynamic>, fully populated, never depopulated (not even by a trim).
+ * <static | reserved | dynamic>, fully populated. pcpu_trim() gives back the dynamic
+ * region's free pages (issue 15), never a page holding a static or reserved byte; those
+ * given back are populated again when an allocation lands there.
  */
 /*
  * Read a byte the memory checker rightly considers free (the test looks at the mapping,
@@ -90,9 +92,13 @@ __attribute__((no_sanitize_address, noinline)) static char peek_unpoisoned(const
 
 START_TEST(test_first_chunk_layout)
 {
+	enum { MAX_TRIES = 200000 };
 	struct pcpu_first_chunk *f = &pcpu_first;
 	struct pcpu_stats st = stats_now();
-	size_t page = st.page_size;
+	size_t page = st.page_size, regions;
+	uint64_t **v;
+	bool in_first = false;
+	int n;
 	volatile char sink;
 
 	ck_assert_ptr_nonnull(f->dyn);
@@ -117,17 +123,50 @@ START_TEST(test_first_chunk_layout)
 		ck_assert_ptr_null(f->reserved);
 	}
 	ck_assert_uint_le(f->static_used, f->static_size);
-	/* Fully populated, and still so after giving every free page back. */
+	/* Fully populated at start. */
 	ck_assert_int_eq(f->dyn->map.nr_populated, (int)(f->size / page));
 	pcpu_trim();
-	ck_assert_int_eq(f->dyn->map.nr_populated, (int)(f->size / page));
+	/* The pages of the static and reserved regions stay, in every unit. */
+	regions = (f->static_size + f->reserved_size + page - 1) / page;
+	for (size_t i = 0; i < regions; i++)
+		ck_assert(pcpu_am_block_populated(&f->dyn->map, (int)i));
+	ck_assert_int_ge(f->dyn->map.nr_populated, (int)regions);
+	/* The dynamic region's pages free of them went back (the balancer leaves them). */
+	if (f->size / page > regions)
+		ck_assert_int_lt(f->dyn->map.nr_populated, (int)(f->size / page));
 	if (f->reserved)
 		ck_assert_int_eq(f->reserved->map.nr_populated, (int)(f->size / page));
-	/* Every page of every unit is readable (PROT_NONE would fault here). */
+	/* Every page of them is readable in every unit (PROT_NONE would fault here). */
 	for (unsigned u = 0; u < pcpu_nr_cpus(); u++)
-		for (size_t off = 0; off < f->size; off += page)
+		for (size_t off = 0; off < regions * page; off += page)
 			sink = peek_unpoisoned(pcpu_unit_addr(f->dyn, u, off));
 	(void)sink;
+	ck_assert_int_eq(pcpu_verify(), 0);
+	/*
+	 * Dynamic allocations reach the first chunk's given-back pages again: populated anew,
+	 * zero in every unit, writable.
+	 */
+	v = calloc(MAX_TRIES, sizeof(*v));
+	ck_assert_ptr_nonnull(v);
+	for (n = 0; n < MAX_TRIES && !in_first; n++) {
+		uintptr_t a;
+
+		v[n] = pcpu_alloc(sizeof(uint64_t), 0, 0);
+		ck_assert_ptr_nonnull(v[n]);
+		a = pcpu_addr_of(v[n]);
+		in_first = pcpu_chunk_lookup(a) == f->dyn &&
+			   a - (uintptr_t)f->base >= regions * page;
+	}
+	ck_assert_msg(in_first, "no allocation landed in a given-back page of the first chunk");
+	for (unsigned cpu = 0; cpu < pcpu_nr_cpus(); cpu++) {
+		ck_assert_uint_eq(*pcpu_ptr(v[n - 1], cpu), 0);
+		*pcpu_ptr(v[n - 1], cpu) = cpu + 1;
+	}
+	for (unsigned cpu = 0; cpu < pcpu_nr_cpus(); cpu++)
+		ck_assert_uint_eq(*pcpu_ptr(v[n - 1], cpu), cpu + 1);
+	while (n > 0)
+		pcpu_free(v[--n]);
+	free(v);
 	ck_assert_int_eq(pcpu_verify(), 0);
 }
 END_TEST

@@ -232,6 +232,7 @@ static uintptr_t refill(int k)
 {
 	uintptr_t got[128];
 	unsigned want = cap[READY(k)] / 2 + 1, n = 0;
+	bool low;
 
 	if (want > 128)
 		want = 128;
@@ -253,7 +254,11 @@ static uintptr_t refill(int k)
 		got[n++] = (uintptr_t)pcpu_handle_of(c, off);
 	}
 	refilled[k] += n;
+	/* kernel: the LOW check at the end of pcpu_alloc(), as the map's own path does */
+	low = pcpu_nr_empty_pop_pages(-1) < (int)pcpu_settings.empty_low;
 	pthread_mutex_unlock(&pcpu_lock);
+	if (low)
+		pcpu_balance_kick(false);
 	for (unsigned i = 1; i < n; i++) {
 		if (pcpu_front_push(&front, READY(k), got[i]) < 0) {
 			pthread_mutex_lock(&pcpu_lock);

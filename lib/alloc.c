@@ -139,12 +139,14 @@ static void atfork_prepare(void)
 	pthread_mutex_lock(&pcpu_alloc_mutex);
 	pthread_mutex_lock(&pcpu_drain_mutex);
 	pthread_mutex_lock(&pcpu_lock);
+	pcpu_front_cache_atfork_prepare();
 	pcpu_balance_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
 	pcpu_balance_atfork_parent();
+	pcpu_front_cache_atfork_parent();
 	pthread_mutex_unlock(&pcpu_lock);
 	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
@@ -158,6 +160,7 @@ static void atfork_child(void)
 	 * (glibc's default mutexes do not check the owner, whose thread id changed).
 	 */
 	pcpu_balance_atfork_child();
+	pcpu_front_cache_atfork_child();
 	pthread_mutex_unlock(&pcpu_lock);
 	pthread_mutex_unlock(&pcpu_drain_mutex);
 	pthread_mutex_unlock(&pcpu_alloc_mutex);
@@ -194,6 +197,9 @@ static void do_init(void)
 	if (err)
 		goto out;
 	err = setup_first_chunk();
+	if (err)
+		goto out;
+	err = pcpu_front_cache_init();
 	if (err)
 		goto out;
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -466,7 +472,8 @@ static void *alloc_accounted(size_t size, size_t align, unsigned flags, void *ca
 
 void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 {
-	int err = pcpu_ensure_init();
+	int err = pcpu_ensure_init(), cls;
+	void *h;
 
 	if (err) {
 		errno = -err;
@@ -479,6 +486,25 @@ void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 	}
 	if (flags & PCPU_ACCOUNT)
 		return alloc_accounted(size, align, flags, __builtin_return_address(0));
+	/*
+	 * While call sites are recorded (leaks), small requests bypass the front too: the
+	 * report then shows the exact sizes asked for, not the class sizes.
+	 */
+	cls = __atomic_load_n(&pcpu_leaks_on, __ATOMIC_RELAXED) ? -1 : pcpu_front_class(size, align);
+	if (cls >= 0) {
+		/*
+		 * Small requests: a ready object of the class from the front; failing that, one
+		 * of the class size from the map, which the front takes back when it is freed.
+		 */
+		h = pcpu_front_alloc(cls, size, __builtin_return_address(0));
+		if (h)
+			return h;
+		h = do_alloc((size_t)pcpu_front_class_size(cls), (size_t)pcpu_front_class_align(cls),
+			     flags, __builtin_return_address(0));
+		if (h)
+			pcpu_front_adopt(h, cls);
+		return h;
+	}
 	return do_alloc(size, align, flags, __builtin_return_address(0));
 }
 
@@ -503,6 +529,9 @@ void pcpu_free(void *p)
 		return;
 	if (!__atomic_load_n(&pcpu_initialized, __ATOMIC_ACQUIRE))
 		pcpu_bad_free(p, "not a live allocation (libpcpu has allocated nothing yet)");
+	/* A live front object: no lock, into this CPU's cache of freed objects. */
+	if (pcpu_front_free(p))
+		return;
 	addr = pcpu_addr_of(p);
 	pthread_mutex_lock(&pcpu_lock);
 	c = pcpu_chunk_lookup(addr);
@@ -530,6 +559,8 @@ void pcpu_free(void *p)
 		owner = c->owner[off / PCPU_MIN_ALLOC_SIZE];
 		c->owner[off / PCPU_MIN_ALLOC_SIZE] = 0;
 	}
+	/* Not a front object any more (if it was one the front could not take). */
+	pcpu_front_forget(c, off);
 	/* Zeroing size x CPUs bytes is the balancer's: the area only joins the queue. */
 	freed = pcpu_queue_area(c, off, &kick);
 	/* The chunk may be destroyed once the lock is dropped: the probe gets a copy. */
@@ -548,7 +579,8 @@ void pcpu_free(void *p)
 
 int pcpu_verify_locked(char *why, size_t len)
 {
-	if (pcpu_chunkset_verify(why, len))
+	pcpu_front_fold_stats();
+	if (pcpu_chunkset_verify(why, len) || pcpu_front_verify(why, len))
 		return -1;
 	if (pcpu_gstats.nr_cur_alloc != pcpu_gstats.nr_alloc - pcpu_gstats.nr_dealloc) {
 		snprintf(why, len, "stats: %llu live allocations but %llu made and %llu freed",

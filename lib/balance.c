@@ -163,16 +163,26 @@ retry:
 
 /*
  * One run. @trim: drain everything, give back every free chunk and every empty populated
- * page. *@failed: pages were wanted but population or chunk creation failed.
+ * page. @idle: a timed run (the backoff timer), nobody asked. *@failed: pages were wanted
+ * but population or chunk creation failed, or the front caches hold objects to age out.
  * kernel: pcpu_balance_workfn()
  */
-static size_t balance_run(bool trim, bool *failed)
+static size_t balance_run(bool trim, bool idle, bool *failed)
 {
 	size_t bytes = 0;
 	long limit;
 	bool kick = false;
 
 	pthread_mutex_lock(&pcpu_balance_mutex);
+	/*
+	 * The front caches first: freed objects zeroed and made ready, the excess (all of it
+	 * when trimming, and what chunks isolated for reclaim hold) back to the map, where
+	 * the steps below find it free. While they hold objects, come back after a while even
+	 * if nobody asks (the backoff timer): the timed (@idle) runs age out what an idle
+	 * program no longer uses.
+	 */
+	if (pcpu_front_balance(trim, idle))
+		*failed = true;
 	/*
 	 * Step 0, without pcpu_alloc_mutex. At most what is queued now: frees that keep
 	 * coming are the next run's (they kick again), so a run always ends. Trim drains
@@ -219,7 +229,7 @@ size_t pcpu_balance_work(bool trim)
 {
 	bool failed = false;
 
-	return balance_run(trim, &failed);
+	return balance_run(trim, false, &failed);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -268,7 +278,7 @@ static void *balance_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&bal_lock);
 	for (;;) {
-		bool failed = false;
+		bool failed = false, timed = false;
 
 		__atomic_store_n(&bal_sleeping, true, __ATOMIC_SEQ_CST);
 		while (!__atomic_load_n(&bal_pending, __ATOMIC_SEQ_CST) &&
@@ -278,6 +288,7 @@ static void *balance_main(void *arg)
 			} else if (pthread_cond_timedwait(&bal_cond, &bal_lock, &retry_at) ==
 				   ETIMEDOUT) {
 				__atomic_add_fetch(&pcpu_balance_retries, 1, __ATOMIC_RELAXED);
+				timed = true;
 				break;
 			}
 		}
@@ -287,7 +298,7 @@ static void *balance_main(void *arg)
 		__atomic_store_n(&bal_pending, false, __ATOMIC_SEQ_CST);
 		pthread_mutex_unlock(&bal_lock);
 
-		balance_run(false, &failed);
+		balance_run(false, timed, &failed);
 
 		pthread_mutex_lock(&bal_lock);
 		if (failed) {

@@ -36,6 +36,7 @@
 
 #include "checker.h"
 #include "chunkset.h"
+#include "hmap.h"
 #include "config.h"
 #include "trace.h"
 
@@ -172,7 +173,8 @@ int pcpu_chunkset_init(void)
 		for (int i = 0; i < pcpu_nr_slots; i++)
 			list_init(&sets[s].slots[i]);
 	}
-	return 0;
+	/* The front caches' lock-free handle map, before the first chunk registers. */
+	return pcpu_hmap_init(pcpu_geom.unit_size, pcpu_geom.page);
 }
 
 /* kernel: pcpu_chunk_slot() */
@@ -394,6 +396,7 @@ int pcpu_create_chunk(int set)
 		return err;
 	}
 	link_chunk(c);
+	pcpu_front_chunk_added(c, (uintptr_t)c->base, (uintptr_t)c->base + pcpu_geom.unit_size);
 	pcpu_trace_create_chunk(c->base);
 	return 0;
 }
@@ -413,6 +416,7 @@ int pcpu_add_first_chunk(struct pcpu_chunk *dyn, uintptr_t dyn_start, uintptr_t 
 	if (!err) {
 		link_chunk(dyn);
 		first_reserved = rsv;
+		pcpu_front_chunk_added(dyn, dyn_start, dyn_end);
 	}
 	pthread_mutex_unlock(&pcpu_lock);
 	if (!err)
@@ -427,6 +431,7 @@ size_t pcpu_destroy_chunk(struct pcpu_chunk *c, bool count)
 	PCPU_ASSERT(!c->immutable && !c->nr_queued && c->map.nr_alloc == 0);
 	list_del(&c->list);
 	pcpu_chunk_index_del(c);
+	pcpu_front_chunk_removed(c);
 	if (!c->isolated)
 		sets[c->set].nr_empty_pop_pages -= c->map.nr_empty_pop_pages;
 	sets[c->set].nr_chunks--;
@@ -677,6 +682,20 @@ int pcpu_queue_area(struct pcpu_chunk *c, int off, bool *kick)
 	return size;
 }
 
+static bool free_needs_balance(struct pcpu_chunk *c);
+
+bool pcpu_front_return_locked(struct pcpu_chunk *c, int off)
+{
+	int before = c->map.nr_empty_pop_pages;
+	int oslot = c->slot;
+	int freed = pcpu_am_free(&c->map, off);
+
+	pcpu_checker_free(c, off, freed);
+	update_empty_pages(c, before);
+	pcpu_chunk_relocate(c, oslot);
+	return free_needs_balance(c);
+}
+
 /* Does a free leave work for the balancer? (kernel: the tail of free_percpu()) */
 static bool free_needs_balance(struct pcpu_chunk *c)
 {
@@ -870,6 +889,30 @@ static size_t zero_batch(void)
 		}
 	}
 	return n;
+}
+
+size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
+{
+	size_t zeroed;
+
+	if (n <= 0)
+		return 0;
+	pcpu_hold(PCPU_DRAIN_MUTEX);
+	batch.c = c;
+	batch.nr = batch.nr_runs = 0;
+	for (int i = 0; i < n && i < DRAIN_BATCH_AREAS; i++) {
+		struct drain_run *last = batch.nr_runs ? &batch.runs[batch.nr_runs - 1] : NULL;
+
+		PCPU_ASSERT(!i || offs[i] > offs[i - 1]);
+		batch.offs[batch.nr++] = offs[i];
+		if (last && last->off + last->len == offs[i])
+			last->len += size;
+		else
+			batch.runs[batch.nr_runs++] = (struct drain_run){offs[i], size};
+	}
+	zeroed = zero_batch();
+	pcpu_release(PCPU_DRAIN_MUTEX);
+	return zeroed;
 }
 
 long pcpu_zero_drain(long max_batches, bool *kick)

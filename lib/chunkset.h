@@ -243,9 +243,12 @@ size_t pcpu_depopulate_all(void);
  */
 
 /* pcpu_area_queued - true when the allocation at @off of @c was freed and awaits zeroing. */
+bool pcpu_front_cached(const struct pcpu_chunk *c, int off);
 static inline bool pcpu_area_queued(const struct pcpu_chunk *c, int off)
 {
-	return c->queued && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE);
+	/* A front-cached object, too, is allocated in the map but nobody's allocation. */
+	return (c->queued && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE)) ||
+	       pcpu_front_cached(c, off);
 }
 
 /*
@@ -288,10 +291,122 @@ void pcpu_zero_area(struct pcpu_chunk *c, int off, int size);
 /* ---------------------------------------------------------------------------------------- */
 
 /*
- * Reserved for the front caches of ready (zeroed) objects of issue 15: they belong to this
- * layer, served before pcpu_alloc_from_slots() and given back to the maps here (above the
- * high mark, on pcpu_trim(), before a chunk is reclaimed). Not implemented yet.
+ * The front (chunkset_front.c; the per-CPU mechanism is front.h, the lock-free handle map
+ * hmap.h): per size class (every multiple of 4 up to 64 bytes, and 128, 256, 512, 1024;
+ * plain set only), a "ready" list of objects zero in every unit and a "dirty"
+ * list of freed ones, each a per-CPU array plus a depot. An object in either list stays
+ * allocated in its chunk's map; its state byte (hmap) says CACHED, a handed-out one LIVE.
+ * pcpu_free() of a LIVE object flips it to CACHED with one atomic compare-and-swap and
+ * pushes it on the dirty list; the balance work zeroes dirty batches
+ * (pcpu_zero_objects()) and moves them to the ready list up to the high mark, the rest (and
+ * everything on pcpu_trim(), and objects of chunks isolated for reclaim) back to the map.
  */
+#define PCPU_FRONT_NR_CLASSES 20  /* 4, 8, ... 64 bytes, then 128, 256, 512, 1024 */
+#define PCPU_FRONT_MAX_SIZE 1024
+
+/* pcpu_front_class_size / _align - bytes and alignment of class @k's objects. */
+static inline int pcpu_front_class_size(int k)
+{
+	return k < 16 ? 4 * (k + 1) : 128 << (k - 16);
+}
+
+static inline int pcpu_front_class_align(int k)
+{
+	int s = pcpu_front_class_size(k);
+
+	/* The default alignment of a request of that size: the smallest of 8 and the power
+	 * of two at or above it (4 for 4 bytes); whole powers of two above 64 pack naturally. */
+	return s <= 4 ? 4 : s <= 64 ? 8 : s;
+}
+
+/*
+ * pcpu_front_class - the class serving @size bytes aligned to @align, or -1. Only sizes a
+ * class holds exactly (after rounding to the 4-byte granule): the map then records the
+ * size asked for, so statistics, leak reports and trace events stay exact.
+ */
+static inline int pcpu_front_class(size_t size, size_t align)
+{
+	size_t s = (size + 3) & ~(size_t)3;
+	int k;
+
+	if (s <= 64)
+		k = (int)(s / 4) - 1;
+	else if (s <= PCPU_FRONT_MAX_SIZE && !(s & (s - 1)))
+		k = 16 + (int)(8 * sizeof(long)) - 1 - __builtin_clzl(s) - 7;
+	else
+		return -1;
+	return align <= (size_t)pcpu_front_class_align(k) ? k : -1;
+}
+
+/* pcpu_front_cache_init - after the CPU layer: set up the caches (or leave them off). */
+int pcpu_front_cache_init(void);
+
+/*
+ * pcpu_front_alloc - a ready object of class @cls for the caller (@call_site, who asked
+ * for @size bytes: the statistics' smallest and largest request), from the
+ * caches or a batch of the map's populated free space. NULL when there is neither: the
+ * caller allocates one of the class size through the map and hands it to
+ * pcpu_front_adopt(). No lock held.
+ */
+void *pcpu_front_alloc(int cls, size_t size, void *call_site);
+/* pcpu_front_adopt - make @h, just allocated from the map with class @cls's size, a front
+ * object (freed through the caches). */
+void pcpu_front_adopt(void *h, int cls);
+/*
+ * pcpu_front_free - free @p if it is a live front object (no lock). Return false when it
+ * is not (or not provably): the caller takes the locked path, which validates and reports.
+ */
+bool pcpu_front_free(void *p);
+/* pcpu_front_forget - the locked free path frees the object at @off of @c: clear its state. */
+void pcpu_front_forget(const struct pcpu_chunk *c, int off);
+/* pcpu_front_cached - is the object at @off of @c sitting in a front cache? */
+bool pcpu_front_cached(const struct pcpu_chunk *c, int off);
+
+/* pcpu_front_chunk_added / removed - (un)register a chunk's unit-0 range (chunkset.c). */
+void pcpu_front_chunk_added(struct pcpu_chunk *c, uintptr_t start, uintptr_t end);
+void pcpu_front_chunk_removed(struct pcpu_chunk *c);
+
+/*
+ * pcpu_front_balance - the balance work's step for the caches: zero dirty objects, keep
+ * ready ones up to the high mark, give the rest back to the map; @trim: all of them, after
+ * draining every CPU's arrays; @idle: a timed run with nothing asked for: the arrays come
+ * back to the depots and what nobody took since the last run goes back to the map. Holds
+ * no lock on entry (takes pcpu_drain_mutex, pcpu_lock). Return true while the caches hold
+ * objects (the balancer then runs again after a while, so that they age out).
+ */
+bool pcpu_front_balance(bool trim, bool idle);
+
+/* pcpu_front_fold_stats - add the per-CPU alloc/free tallies to pcpu_gstats (pcpu_lock). */
+void pcpu_front_fold_stats(void);
+
+/*
+ * pcpu_zero_objects - zero @n objects of @size bytes at ascending offsets @offs of @c in
+ * every unit, leaving copies that read zero (or were never written) untouched. Takes
+ * pcpu_drain_mutex. Return the bytes written.
+ */
+size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size);
+
+/*
+ * pcpu_front_return_locked - free a cached object (zero in every unit, nobody's allocation:
+ * the statistics do not count it) at @off of @c in the map. pcpu_lock held. Return true
+ * when that left balance work (as a drained free does: a second free chunk, a chunk to
+ * reclaim, which it isolates).
+ */
+bool pcpu_front_return_locked(struct pcpu_chunk *c, int off);
+
+/* Front statistics for class @cls: hits, misses, bytes per unit cached (ready + dirty). */
+struct pcpu_front_class_stats {
+	uint64_t hits, misses, cached_objects, cached_bytes;
+};
+void pcpu_front_stats(int cls, struct pcpu_front_class_stats *out);
+
+/* pcpu_front_verify - check every cached object (pcpu_lock held). 0, or -1 with @why. */
+int pcpu_front_verify(char *why, size_t len);
+
+/* fork: the caches' locks, taken after pcpu_lock (alloc.c's handlers). */
+void pcpu_front_cache_atfork_prepare(void);
+void pcpu_front_cache_atfork_parent(void);
+void pcpu_front_cache_atfork_child(void);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Verification and life cycle                                                               */

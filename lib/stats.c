@@ -258,6 +258,7 @@ static void snap_counters(struct snap *s)
 {
 	struct pcpu_stats *st = &s->st;
 
+	pcpu_front_fold_stats(); /* the front's per-CPU alloc/free tallies */
 	st->nr_alloc = pcpu_gstats.nr_alloc;
 	st->nr_dealloc = pcpu_gstats.nr_dealloc;
 	st->nr_cur_alloc = pcpu_gstats.nr_cur_alloc;

@@ -95,7 +95,12 @@ START_TEST(test_counters)
 	ck_assert_uint_eq(b.nr_dealloc, a.nr_dealloc + 4);
 	ck_assert_uint_eq(b.nr_cur_alloc, a.nr_cur_alloc + 6);
 	ck_assert_uint_eq(b.nr_cur_alloc, b.nr_alloc - b.nr_dealloc);
-	ck_assert_uint_ge(b.nr_max_alloc, a.nr_cur_alloc + 10);
+	/*
+	 * The front counts its allocations and frees per CPU and adds them up when the
+	 * statistics are read: the maximum is the largest count seen then (here, after the
+	 * frees), not the peak in between.
+	 */
+	ck_assert_uint_ge(b.nr_max_alloc, b.nr_cur_alloc);
 	ck_assert_uint_eq(b.min_alloc_size, 4); /* 1 byte, rounded to the granule */
 	ck_assert_uint_ge(b.max_alloc_size, 900);
 	ck_assert_uint_ge(b.nr_max_chunks, b.nr_chunks);

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * The front caches of ready objects (lib/chunkset_front.c) through the API: objects served
+ * from the caches read zero on every CPU after their previous owner wrote every copy;
+ * pcpu_trim() empties the caches; a double free of an object sitting in a cache (freed,
+ * or freed and already zeroed into the ready list) aborts with the one-line message.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pcpu.h>
+
+#include "lib/balance.h"
+#include "lib/chunkset.h"
+#include "mode_check.h"
+
+#define N 5000
+
+#if defined(__SANITIZE_THREAD__)
+#define FRONT_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FRONT_TEST_TSAN 1
+#endif
+#endif
+
+static uint64_t cached_bytes(void)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++) {
+		struct pcpu_front_class_stats fs;
+
+		pcpu_front_stats(k, &fs);
+		n += fs.cached_bytes;
+	}
+	return n;
+}
+
+static uint64_t hits(int k)
+{
+	struct pcpu_front_class_stats fs;
+
+	pcpu_front_stats(k, &fs);
+	return fs.hits;
+}
+
+static void pattern(void *h, size_t size, unsigned char v)
+{
+	unsigned cpu;
+
+	pcpu_for_each_cpu(cpu)
+		memset(pcpu_ptr((char *)h, cpu), v, size);
+}
+
+static int reads_zero(void *h, size_t size)
+{
+	unsigned cpu;
+
+	pcpu_for_each_cpu(cpu) {
+		const unsigned char *p = (const unsigned char *)pcpu_ptr((char *)h, cpu);
+
+		for (size_t i = 0; i < size; i++)
+			if (p[i])
+				return 0;
+	}
+	return 1;
+}
+
+/* Every copy written, freed, zeroed by the balance work, handed out again: zero. */
+START_TEST(test_reused_objects_read_zero)
+{
+	static const size_t sizes[] = {4, 8, 12, 24, 64, 128, 1024};
+	static void *v[N];
+
+	test_check_mode();
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		int k = pcpu_front_class(sizes[s], 0);
+		uint64_t h0;
+
+		ck_assert_int_ge(k, 0);
+		for (int i = 0; i < N; i++) {
+			v[i] = pcpu_alloc(sizes[s], 0, 0);
+			ck_assert_ptr_nonnull(v[i]);
+			ck_assert_msg(reads_zero(v[i], sizes[s]), "new object not zero");
+			pattern(v[i], sizes[s], (unsigned char)(i | 1));
+		}
+		for (int i = 0; i < N; i++)
+			pcpu_free(v[i]);
+		ck_assert_int_eq(pcpu_verify(), 0);
+		pcpu_balance_work(false); /* dirty -> zeroed -> ready */
+		h0 = hits(k);
+		for (int i = 0; i < N; i++) {
+			v[i] = pcpu_alloc(sizes[s], 0, 0);
+			ck_assert_ptr_nonnull(v[i]);
+			ck_assert_msg(reads_zero(v[i], sizes[s]), "reused %zu-byte object not zero",
+				      sizes[s]);
+		}
+		if (pcpu_cpu_mode() != PCPU_MODE_GETCPU && sizeof(void *) == 8)
+			ck_assert_uint_gt(hits(k), h0);
+		ck_assert_int_eq(pcpu_verify(), 0);
+		for (int i = 0; i < N; i++)
+			pcpu_free(v[i]);
+	}
+}
+END_TEST
+
+/* pcpu_trim() takes every cached object back to the map. */
+START_TEST(test_trim_empties_caches)
+{
+	static void *v[N];
+	struct pcpu_stats st = {.size = sizeof(st)};
+
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(v[i] = pcpu_alloc(8 + 8 * (size_t)(i % 4), 0, 0));
+	for (int i = 0; i < N; i++)
+		pcpu_free(v[i]);
+	ck_assert_uint_gt(cached_bytes(), 0);
+	pcpu_trim();
+	ck_assert_uint_eq(cached_bytes(), 0);
+	ck_assert_int_eq(pcpu_stats_get(&st), 0);
+	ck_assert_uint_eq(st.nr_cur_alloc, 0);
+	ck_assert_uint_eq(st.nr_chunks, 1);
+	ck_assert_int_eq(pcpu_verify(), 0);
+}
+END_TEST
+
+static int abort_child(void (*fn)(void), char *out, size_t len)
+{
+	int fd[2], status;
+	ssize_t r;
+	size_t got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd[1], 2);
+		close(fd[0]);
+		fn();
+		_exit(0);
+	}
+	close(fd[1]);
+	while (got + 1 < len && (r = read(fd[0], out + got, len - 1 - got)) > 0)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(fd[0]);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void *victim;
+
+/* Freed, still dirty in this CPU's cache. */
+static void double_free_dirty(void)
+{
+	victim = pcpu_alloc(8, 0, 0);
+	pcpu_free(victim);
+	pcpu_free(victim);
+}
+
+/* Freed, zeroed, back on the ready list: not yet handed out again. */
+static void double_free_ready(void)
+{
+	victim = pcpu_alloc(16, 0, 0);
+	pcpu_free(victim);
+	pcpu_balance_work(false);
+	pcpu_free(victim);
+}
+
+/* Two threads free the same object at once: exactly one may succeed. */
+static void *free_victim(void *arg)
+{
+	(void)arg;
+	pcpu_free(victim);
+	return NULL;
+}
+
+static void double_free_racing(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		pthread_t t[2];
+
+		victim = pcpu_alloc(8, 0, 0);
+		pthread_create(&t[0], NULL, free_victim, NULL);
+		pthread_create(&t[1], NULL, free_victim, NULL);
+		pthread_join(t[0], NULL);
+		pthread_join(t[1], NULL);
+	}
+}
+
+static void expect_double_free(void (*fn)(void))
+{
+	char out[1024];
+	int status = abort_child(fn, out, sizeof(out));
+
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "no abort: %s", out);
+	ck_assert_msg(strstr(out, "libpcpu: pcpu_free(0x") && strstr(out, "double free"),
+		      "message: %s", out);
+	ck_assert_msg(strchr(out, '\n') == strrchr(out, '\n'), "more than one line: %s", out);
+}
+
+START_TEST(test_double_free_of_cached)
+{
+#ifdef FRONT_TEST_TSAN
+	/* TSan's runtime does not support fork() of a threaded process (the balancer runs). */
+	return;
+#endif
+	expect_double_free(double_free_dirty);
+	expect_double_free(double_free_ready);
+	expect_double_free(double_free_racing);
+	ck_assert_int_eq(pcpu_verify(), 0);
+}
+END_TEST
+
+/* Threads allocate, pattern every copy, free; every object they get reads zero. */
+static int stop;
+
+static void *storm(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	void *held[64];
+	long bad = 0;
+
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		int n = 1 + (int)(rand_r(&seed) % 64);
+		size_t size = 4 * (1 + rand_r(&seed) % 16);
+
+		for (int i = 0; i < n; i++) {
+			held[i] = pcpu_alloc(size, 0, 0);
+			if (!held[i] || !reads_zero(held[i], size))
+				bad++;
+			if (held[i])
+				pattern(held[i], size, 0xa5);
+		}
+		for (int i = 0; i < n; i++)
+			pcpu_free(held[i]);
+	}
+	return (void *)bad;
+}
+
+START_TEST(test_zero_storm)
+{
+	pthread_t t[4];
+	const char *e = getenv("PCPU_STRESS_SECONDS");
+	double secs = e ? atof(e) : 2;
+
+	for (uintptr_t i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, storm, (void *)(i + 1)), 0);
+	usleep((useconds_t)(secs * 1e6));
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++) {
+		void *bad;
+
+		pthread_join(t[i], &bad);
+		ck_assert_msg(bad == NULL, "thread %d: %ld objects not zero or not allocated", i,
+			      (long)(uintptr_t)bad);
+	}
+	ck_assert_int_eq(pcpu_verify(), 0);
+	pcpu_trim();
+	ck_assert_uint_eq(cached_bytes(), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("front");
+	TCase *tc = tcase_create("front");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_reused_objects_read_zero);
+	tcase_add_test(tc, test_trim_empties_caches);
+	tcase_add_test(tc, test_double_free_of_cached);
+	tcase_add_test(tc, test_zero_storm);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

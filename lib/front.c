@@ -299,14 +299,9 @@ int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap
 	 * The depots: PCPU_FRONT_DEPOT_CAP objects each, in one reservation made now (no
 	 * malloc later, in whichever thread; one mapping), which costs only what is used.
 	 */
-	f->depot_mem = pcpu_sys_mmap(depot_bytes(nr_lists));
+	f->depot_mem = pcpu_sys_mmap(depot_bytes(nr_lists), PROT_READ | PROT_WRITE);
 	if (!f->depot_mem)
 		return -ENOMEM;
-	if (pcpu_sys_mprotect(f->depot_mem, depot_bytes(nr_lists), PROT_READ | PROT_WRITE)) {
-		pcpu_sys_munmap(f->depot_mem, depot_bytes(nr_lists));
-		f->depot_mem = NULL;
-		return -ENOMEM;
-	}
 	for (unsigned l = 0; l < nr_lists; l++) {
 		f->depot[l].objs = (uintptr_t *)f->depot_mem + (size_t)l * PCPU_FRONT_DEPOT_CAP;
 		f->depot[l].cap = PCPU_FRONT_DEPOT_CAP;
@@ -325,12 +320,7 @@ int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap
 	 * Accessible and zero from the start: a block costs a page only once a thread of
 	 * its CPU enabled it (or, on a kernel without the zero page, read it).
 	 */
-	f->blocks = pcpu_sys_mmap(f->block_size * nr_cpus);
-	if (f->blocks &&
-	    pcpu_sys_mprotect(f->blocks, f->block_size * nr_cpus, PROT_READ | PROT_WRITE)) {
-		pcpu_sys_munmap(f->blocks, f->block_size * nr_cpus);
-		f->blocks = NULL;
-	}
+	f->blocks = pcpu_sys_mmap(f->block_size * nr_cpus, PROT_READ | PROT_WRITE);
 	if (!f->blocks) {
 		pcpu_mfree(f->in_use);
 		f->in_use = NULL;

@@ -54,14 +54,9 @@ int pcpu_hmap_init(size_t max_bytes, size_t page)
 	pcpu_hmap_levels = (bits + 8) / 9;
 	/* A range may start mid-granule: one byte more than max_bytes / 4. */
 	state_bytes = max_bytes / 4 + 1;
-	mem = pcpu_sys_mmap(HMAP_RESERVE);
+	mem = pcpu_sys_mmap(HMAP_RESERVE, PROT_READ | PROT_WRITE);
 	if (!mem)
 		return -ENOMEM;
-	if (pcpu_sys_mprotect(mem, HMAP_RESERVE, PROT_READ | PROT_WRITE)) {
-		pcpu_sys_munmap(mem, HMAP_RESERVE);
-		mem = NULL;
-		return -ENOMEM;
-	}
 	mem_next = mem;
 	pcpu_hmap_root = mem_get(512 * sizeof(void *));
 	return 0;

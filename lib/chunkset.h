@@ -242,22 +242,14 @@ size_t pcpu_depopulate_all(void);
  * left, pcpu_trim()) zeroes queued areas in every unit and only then frees them in the map.
  */
 
-/* pcpu_area_queued - true when the allocation at @off of @c was freed and awaits zeroing. */
+/* pcpu_area_queued - true when the allocation at @off of @c is nobody's: freed and awaiting
+ * zeroing, or held by the front caches. */
 bool pcpu_front_cached(const struct pcpu_chunk *c, int off);
 static inline bool pcpu_area_queued(const struct pcpu_chunk *c, int off)
 {
 	/* A front-cached object, too, is allocated in the map but nobody's allocation. */
 	return (c->queued && bit_test(c->queued, off / PCPU_MIN_ALLOC_SIZE)) ||
 	       pcpu_front_cached(c, off);
-}
-
-/*
- * pcpu_chunk_nr_live - @c's live allocations: its map's allocated areas less those queued
- * (freed, waiting to be zeroed). What statistics count; pcpu_lock held.
- */
-static inline int pcpu_chunk_nr_live(const struct pcpu_chunk *c)
-{
-	return c->map.nr_alloc - c->nr_queued;
 }
 
 /*

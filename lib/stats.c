@@ -195,6 +195,18 @@ static int frag_one(int off, int size, void *arg)
 	return 0;
 }
 
+/* count_queued - add the allocation at @off to the chunk's queued ones if it is not live. */
+static int count_queued(int off, int size, void *arg)
+{
+	struct chunk_snap *cs = arg;
+
+	if (pcpu_area_queued(cs->c, off)) {
+		cs->nr_queued++;
+		cs->queued_bytes += size;
+	}
+	return 0;
+}
+
 static void snap_chunk(struct pcpu_chunk *c, void *arg)
 {
 	struct snap *s = arg;
@@ -219,14 +231,16 @@ static void snap_chunk(struct pcpu_chunk *c, void *arg)
 	cs->isolated = c->isolated;
 	cs->to_depopulate = !c->reserved && c->slot == pcpu_to_depopulate_slot;
 	cs->sidelined = !c->reserved && c->slot == pcpu_sidelined_slot;
-	/* Queued areas (freed, waiting to be zeroed) are allocated in the map, not live. */
-	cs->nr_queued = c->nr_queued;
-	cs->queued_bytes = c->queued_bytes;
-	cs->nr_alloc = pcpu_chunk_nr_live(c);
+	/*
+	 * Areas freed and waiting to be zeroed, and objects held by the front caches, are
+	 * allocated in the map but nobody's: counted as queued, not live.
+	 */
+	pcpu_am_for_each_alloc(m, count_queued, cs);
+	cs->nr_alloc = m->nr_alloc - cs->nr_queued;
 	cs->free_bytes = m->free_bytes;
 	/* The map serves [start_offset, end - end_offset): what is neither free nor queued. */
 	cs->alloc_bytes = m->map_bits * PCPU_MIN_ALLOC_SIZE - m->start_offset - m->end_offset -
-			  m->free_bytes - c->queued_bytes;
+			  m->free_bytes - cs->queued_bytes;
 	cs->nr_populated = m->nr_populated;
 	cs->nr_pages = m->nr_blocks;
 	cs->empty_pop_pages = m->nr_empty_pop_pages;

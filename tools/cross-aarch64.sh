@@ -33,11 +33,11 @@
 #                    aarch64 programs
 #   suite trace      USDT probes are disabled here (no arm64 <sys/sdt.h>), and bpftrace
 #                    cannot attach to a program emulated by qemu
-#   stats, leaks, metrics-server
+#   stats, leaks, metrics-server, secure_env
 #                    they run a program again (spawn.h, the example's test driver), and
 #                    the host kernel cannot execute an arm64 binary without a binfmt_misc
 #                    handler for qemu (not registered here; that is host configuration)
-#   alloc, alloc-topo-*, domain
+#   alloc, alloc-topo-*, domain, front
 #                    their ENOMEM cases set RLIMIT_AS, which qemu-user accepts and ignores
 #                    (it would limit the emulator), and their abort cases see qemu's own
 #                    "uncaught target signal" line after the library's message
@@ -47,9 +47,10 @@
 #   dlclose          it checks that the balancer thread is gone from /proc/self/task once
 #                    dlclose() has joined it; under qemu-user the host thread outlives the
 #                    guest thread's exit, so it is still listed just after the join
-#   lazy, memory_returned
-#                    they measure the process's resident memory (Pss, RSS), which under
-#                    qemu-user is the emulator's, and grows with its translated code
+#   lazy, memory_returned, trim, population
+#                    they measure the process's resident memory (Pss, RSS), its mappings
+#                    or its system calls, which under qemu-user are the emulator's (its
+#                    translated code, its own mappings and syscalls)
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,7 +84,7 @@ export PCPU_TEST_SCALE="${PCPU_TEST_SCALE:-100}"
 if [ $# -eq 0 ]; then
 	# Every test but the ones above (meson test takes names to run, not to skip).
 	skip='numa-.*|trace|stats-.*|leaks-.*|metrics-server|alloc-.*|domain-.*|lazy-.*'
-	skip="$skip|memory_returned-.*|fork_storm-.*|dlclose-.*"
+	skip="$skip|memory_returned-.*|fork_storm-.*|dlclose-.*|trim-.*|population-.*|secure_env|front-.*"
 	# shellcheck disable=SC2046
 	set -- $(meson test -C "$build" --list --no-rebuild 2>/dev/null |
 		sed -n 's|^.* / ||p' | grep -Ev "^($skip)\$")

@@ -158,6 +158,7 @@ struct snap {
 	bool overflow;
 	struct set_snap sets[PCPU_NR_SETS];
 	struct set_snap reserved;    /* its pages are the first chunk's: counted there */
+	struct pcpu_front_class_stats front[PCPU_FRONT_NR_CLASSES];
 	size_t static_used;
 	uint64_t *unit_resident;     /* [nr_units] */
 	const char *fallback_reason;
@@ -273,6 +274,8 @@ static void snap_counters(struct snap *s)
 	struct pcpu_stats *st = &s->st;
 
 	pcpu_front_fold_stats(); /* the front's per-CPU alloc/free tallies */
+	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++)
+		pcpu_front_stats(k, &s->front[k]);
 	st->nr_alloc = pcpu_gstats.nr_alloc;
 	st->nr_dealloc = pcpu_gstats.nr_dealloc;
 	st->nr_cur_alloc = pcpu_gstats.nr_cur_alloc;
@@ -659,6 +662,24 @@ static void emit_sets(struct pcpu_emit *e, const struct snap *s)
 	pcpu_emit_list_end(e);
 }
 
+/* The front caches of ready objects, one row per size class (bytes cached: per unit). */
+static void emit_front(struct pcpu_emit *e, const struct snap *s)
+{
+	pcpu_emit_list_begin(e, "front", "Front Caches");
+	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++) {
+		const struct pcpu_front_class_stats *f = &s->front[k];
+
+		pcpu_emit_row_begin(e);
+		pcpu_emit_u64(e, "class_size", (uint64_t)pcpu_front_class_size(k));
+		pcpu_emit_u64(e, "hits", f->hits);
+		pcpu_emit_u64(e, "misses", f->misses);
+		pcpu_emit_u64(e, "cached_objects", f->cached_objects);
+		pcpu_emit_u64(e, "cached_bytes", f->cached_bytes);
+		pcpu_emit_row_end(e);
+	}
+	pcpu_emit_list_end(e);
+}
+
 static void emit_unit(struct pcpu_emit *e, const struct snap *s, unsigned u)
 {
 	pcpu_emit_row_begin(e);
@@ -785,6 +806,7 @@ static void emit_report(FILE *f, bool json, const struct snap *s)
 	emit_global(&e, s);
 	emit_runtime(&e, s);
 	emit_sets(&e, s);
+	emit_front(&e, s);
 	if (pcpu_domain_stats_emit) {
 		pcpu_domain_stats_emit(&e);
 	} else if (json) {

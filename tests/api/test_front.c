@@ -21,6 +21,7 @@
 #include "lib/balance.h"
 #include "lib/chunkset.h"
 #include "mode_check.h"
+#include "stats_json.h"
 
 #define N 5000
 
@@ -110,6 +111,64 @@ START_TEST(test_reused_objects_read_zero)
 		for (int i = 0; i < N; i++)
 			pcpu_free(v[i]);
 	}
+}
+END_TEST
+
+/*
+ * The printed statistics show each class's hits, misses and cached bytes: the JSON's
+ * "front" rows carry the front's own numbers, and read 0 cached bytes after a trim.
+ */
+static json_object *front_row(json_object *o, int size)
+{
+	json_object *a = jarray(o, "front");
+
+	ck_assert_uint_eq(json_object_array_length(a), PCPU_FRONT_NR_CLASSES);
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+
+		if (jint(e, "class_size") == size)
+			return e;
+	}
+	ck_abort_msg("no front row for class %d", size);
+	return NULL;
+}
+
+START_TEST(test_stats_show_classes)
+{
+	static void *v[N];
+	struct pcpu_front_class_stats fs;
+	json_object *o, *r;
+	int k8 = -1;
+
+	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++)
+		if (pcpu_front_class_size(k) == 8)
+			k8 = k;
+	ck_assert_int_ge(k8, 0);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++)
+			ck_assert_ptr_nonnull(v[i] = pcpu_alloc(8, 0, 0));
+		for (int i = 0; i < N; i++)
+			pcpu_free(v[i]);
+	}
+	o = stats_json_now();
+	pcpu_front_stats(k8, &fs); /* after the JSON: the counts only grow in between */
+	r = front_row(o, 8);
+	/* Hits are pops from a CPU's array; getcpu mode has none, only the shared depots. */
+	if (pcpu_cpu_mode() != PCPU_MODE_GETCPU)
+		ck_assert_int_gt(jint(r, "hits"), 0);
+	ck_assert_int_gt(jint(r, "misses"), 0);
+	ck_assert_int_le(jint(r, "hits"), (long long)fs.hits);
+	ck_assert_int_le(jint(r, "misses"), (long long)fs.misses);
+	/* Every allocation of the class tried the front once: a hit or a miss. */
+	ck_assert_int_ge(jint(r, "hits") + jint(r, "misses"), 3 * N);
+	ck_assert_int_eq(jint(r, "cached_bytes"), 8 * jint(r, "cached_objects"));
+	ck_assert_int_gt(jint(r, "cached_bytes"), 0);
+	json_object_put(o);
+	pcpu_trim();
+	o = stats_json_now();
+	ck_assert_int_eq(jint(front_row(o, 8), "cached_bytes"), 0);
+	ck_assert_int_eq(jint(front_row(o, 8), "cached_objects"), 0);
+	json_object_put(o);
 }
 END_TEST
 
@@ -282,6 +341,7 @@ int main(void)
 	tcase_add_test(tc, test_reused_objects_read_zero);
 	tcase_add_test(tc, test_trim_empties_caches);
 	tcase_add_test(tc, test_double_free_of_cached);
+	tcase_add_test(tc, test_stats_show_classes);
 	tcase_add_test(tc, test_zero_storm);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -93,7 +93,7 @@ static inline uintptr_t *list_slots(const struct pcpu_front *f, char *b, unsigne
 #if defined(__x86_64__) && defined(PCPU__ARCH_RSEQ)
 #define FRONT_RSEQ 1
 /*
- * Same shape, descriptor section and abort signature as the this-CPU operations
+ * Same shape, and the same descriptor and abort handler (PCPU__X86_END), as the this-CPU operations
  * (<pcpu/arch/x86_64.h>): 1: arms rseq_cs, 2: is start_ip, 4: post_commit_ip, the abort
  * handler jumps back to 1:. The index is compared unsigned against the block count, so a
  * negative index (no rseq in this thread, getcpu mode) and an index beyond the blocks both
@@ -111,21 +111,6 @@ static inline uintptr_t *list_slots(const struct pcpu_front *f, char *b, unsigne
 	"addq %[base], %[t]\n\t"                                                              \
 	"cmpl $0, (%[t])\n\t"                                                                 \
 	"jne %l[slow]\n\t"
-
-#define FRONT_END                                                                             \
-	"4:\n\t"                                                                              \
-	".pushsection __pcpu_rseq_cs, \"aw\"\n\t"                                             \
-	".balign 32\n\t"                                                                      \
-	"3:\n\t"                                                                              \
-	".long 0, 0\n\t"                                                                      \
-	".quad 2b, 4b - 2b, 5f\n\t"                                                           \
-	".popsection\n\t"                                                                     \
-	".pushsection __pcpu_rseq_abort, \"ax\"\n\t"                                          \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                                                          \
-	".long 0x53053053\n\t"                                                                \
-	"5:\n\t"                                                                              \
-	"jmp 1b\n\t"                                                                          \
-	".popsection\n\t"
 
 #define FRONT_IN(f, l)                                                                        \
 	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off),                             \
@@ -152,7 +137,7 @@ static inline __attribute__((always_inline)) uintptr_t rseq_pop(const struct pcp
 				  "movq (%[r], %[c], 8), %[r]\n\t"
 				  "addq $1, 8(%[t], %[lo])\n\t"
 				  "movl %k[c], (%[t], %[lo])\n\t" /* commit */
-				  FRONT_END
+				  PCPU__X86_END
 				  : [t] "=&r"(t), [c] "=&r"(c), [r] "=&r"(r)
 				  : FRONT_IN(f, l)
 				  : "memory", "cc"
@@ -179,7 +164,7 @@ static inline __attribute__((always_inline)) bool rseq_push(const struct pcpu_fr
 				  "movq %[v], (%[r], %[c], 8)\n\t"
 				  "addl $1, %k[c]\n\t"
 				  "movl %k[c], (%[t], %[lo])\n\t" /* commit */
-				  FRONT_END
+				  PCPU__X86_END
 				  : [t] "=&r"(t), [c] "=&r"(c), [r] "=&r"(r)
 				  : [v] "r"(v), FRONT_IN(f, l)
 				  : "memory", "cc"
@@ -207,7 +192,7 @@ static inline __attribute__((always_inline)) bool rseq_tally(const struct pcpu_f
 				  "cmpl $0, 4(%[t])\n\t"
 				  "je %l[slow]\n\t"
 				  "addq $1, 8(%[t], %[c], 8)\n\t" /* commit */
-				  FRONT_END
+				  PCPU__X86_END
 				  : [t] "=&r"(t)
 				  : [c] "r"((uint64_t)c), [cs] "r"(pcpu__hot.cs_off),
 				    [idx] "r"(pcpu__hot.idx_off), [nb] "r"((uint64_t)f->nr_blocks),

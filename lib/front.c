@@ -93,7 +93,7 @@ static inline uintptr_t *list_slots(const struct pcpu_front *f, char *b, unsigne
 #if defined(__x86_64__) && defined(PCPU__ARCH_RSEQ)
 #define FRONT_RSEQ 1
 /*
- * Same shape, and the same descriptor and abort handler (PCPU__X86_END), as the this-CPU operations
+ * Same shape, descriptor and abort handler (PCPU__X86_END) as the this-CPU operations
  * (<pcpu/arch/x86_64.h>): 1: arms rseq_cs, 2: is start_ip, 4: post_commit_ip, the abort
  * handler jumps back to 1:. The index is compared unsigned against the block count, so a
  * negative index (no rseq in this thread, getcpu mode) and an index beyond the blocks both

@@ -630,6 +630,7 @@ static int verify_one(unsigned l, uintptr_t h, void *arg)
 	struct pcpu_hmeta *m = NULL;
 	uint8_t *s = state_of(addr, &m);
 	struct pcpu_chunk *c;
+	uint8_t st;
 	int off;
 
 	v->n++;
@@ -639,11 +640,13 @@ static int verify_one(unsigned l, uintptr_t h, void *arg)
 	}
 	c = m->chunk;
 	off = (int)(addr - (uintptr_t)c->base);
-	if (*s != (ST_CACHED | v->k) || !pcpu_am_is_alloc_start(&c->map, off) ||
+	/* A racing bad free may CAS this byte: read it as the atomic it is. */
+	st = __atomic_load_n(s, __ATOMIC_RELAXED);
+	if (st != (ST_CACHED | v->k) || !pcpu_am_is_alloc_start(&c->map, off) ||
 	    pcpu_am_alloc_size(&c->map, off) != csize(v->k)) {
 		snprintf(v->why, v->len,
 			 "front: cached %p (class %d): state %#x, allocated %d, size %d",
-			 (void *)h, csize(v->k), *s, pcpu_am_is_alloc_start(&c->map, off),
+			 (void *)h, csize(v->k), st, pcpu_am_is_alloc_start(&c->map, off),
 			 pcpu_am_is_alloc_start(&c->map, off) ? pcpu_am_alloc_size(&c->map, off)
 							       : 0);
 		return -1;

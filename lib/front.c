@@ -24,6 +24,7 @@
 
 #include <pcpu.h>
 
+#include "chunk.h" /* PCPU_HANDLE_BIAS */
 #include "cpu.h"
 #include "front.h"
 #include "util.h"
@@ -49,8 +50,14 @@
  */
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-#define tsan_acquire(obj) __tsan_acquire((void *)(obj))
-#define tsan_release(obj) __tsan_release((void *)(obj))
+/*
+ * A handle lies outside the canonical range on purpose (PCPU_HANDLE_BIAS), where TSan's
+ * shadow lookup faults (and its deadly-signal report then deadlocks on its own slot lock
+ * in a forked child): synchronise on the object's unit-0 address instead, which is mapped.
+ */
+#define tsan_addr(obj) ((void *)((uintptr_t)(obj) & ~(uintptr_t)PCPU_HANDLE_BIAS))
+#define tsan_acquire(obj) __tsan_acquire(tsan_addr(obj))
+#define tsan_release(obj) __tsan_release(tsan_addr(obj))
 #else
 #define tsan_acquire(obj) ((void)0)
 #define tsan_release(obj) ((void)0)
@@ -582,6 +589,9 @@ static size_t drain_locked(struct pcpu_front *f, uint64_t mask)
 			if (!(mask & (1ULL << l)) || !n || depot_reserve(d, n))
 				continue; /* out of memory: the objects stay where they are */
 			memcpy(d->objs + d->nr, list_slots(f, b, l), n * sizeof(uintptr_t));
+			/* The drainer takes the objects as a pop would (the fence is the sync). */
+			for (uint32_t j = 0; j < n; j++)
+				tsan_acquire(d->objs[d->nr + j]);
 			d->nr += n;
 			moved += n;
 			__atomic_store_n(cnt, 0, __ATOMIC_RELAXED);

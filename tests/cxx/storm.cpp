@@ -88,6 +88,15 @@ static void work(worker *w)
 		pcpu_this_add(&pr->a, 7u);
 		n++;
 	}
+	/*
+	 * A signal sent just before the signaller saw stop may still be pending: block it
+	 * before reading the count, or its handler could add after the read (as in
+	 * tests/stress/storm_util.h). A blocked signal is dropped when the thread exits.
+	 */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	w->loops = n;
 	w->handled = handled;
 }

@@ -105,6 +105,10 @@ step() { # name command...
 			"$step_passed" "$step_failed" "$logdir/$name.log")")
 		echo "=== $name: FAILED (${dt}s, $step_passed passed, $step_failed failed); last lines of $logdir/$name.log:"
 		grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)|ERROR|error:|FAILED' "$logdir/$name.log" | head -40
+		# Why each failed test failed: its Check and sanitizer lines (meson's error logs).
+		awk '/^>>> / { n = 0; print "--- " substr($0, 1, 160); next }
+		     /:[0-9]+:[EF]:|SUMMARY:|ERROR:|Assertion|[Tt]imed out|Early exit/ {
+			if (n++ < 12) print "    " substr($0, 1, 400) }' "$logdir/$name.log" | head -80
 		tail -n 15 "$logdir/$name.log"
 	fi
 }

@@ -37,6 +37,7 @@
 #include "checker.h"
 #include "chunkset.h"
 #include "hmap.h"
+#include "pagemap.h"
 #include "config.h"
 #include "trace.h"
 
@@ -891,12 +892,104 @@ static size_t zero_batch(void)
 	return n;
 }
 
+/*
+ * Zeroing by one PAGEMAP_SCAN (Linux 6.7): one ioctl over the batch's window in every unit
+ * returns the runs of written pages (present or swapped out, neither a page-cache page of
+ * the memfd zero source nor the shared zero page), and only the copies on them are read
+ * and zeroed. The walk skips page tables that do not exist, so its cost follows the pages
+ * the process wrote, not the possible CPUs: about 1 us at 64 units, 2 us at 4096 (2-vCPU
+ * VM, Linux 6.18), for a batch of up to SCAN_BATCH objects. No shared buffer: any number
+ * of threads may zero their own objects at once.
+ *
+ * A page that is not written when the scan passes holds zero copies, and stays so: nobody
+ * writes a freed object, and a page with an allocated object on it is never depopulated.
+ */
+#define SCAN_BATCH 512
+
+struct scan_zero {
+	struct pcpu_chunk *c;
+	const struct drain_run *runs;
+	int nr_runs, ws, we;   /* the window: pages [ws, we) of every unit */
+	size_t zeroed;
+};
+
+/* A run [s, e) of written pages: zero what of the batch lies on them, unit by unit. */
+static void scan_zero_run(uint64_t s, uint64_t e, void *arg)
+{
+	struct scan_zero *z = arg;
+	uintptr_t base = (uintptr_t)z->c->base, page = pcpu_geom.page;
+	unsigned u = (unsigned)((s - base) / pcpu_geom.stride);
+	unsigned ue = (unsigned)((e - 1 - base) / pcpu_geom.stride);
+
+	for (; u <= ue && u < pcpu_geom.nr_units; u++) {
+		uintptr_t ub = (uintptr_t)pcpu_unit_addr(z->c, u, 0);
+		uintptr_t lo = ub + (uintptr_t)z->ws * page, hi = ub + (uintptr_t)z->we * page;
+
+		lo = lo > s ? lo : (uintptr_t)s;
+		hi = hi < e ? hi : (uintptr_t)e;
+		for (int r = 0; r < z->nr_runs && lo < hi; r++) {
+			uintptr_t rs = ub + (uintptr_t)z->runs[r].off;
+			uintptr_t re = rs + (uintptr_t)z->runs[r].len;
+
+			rs = rs > lo ? rs : lo;
+			re = re < hi ? re : hi;
+			if (rs < re)
+				z->zeroed += zero_copy((char *)rs, re - rs);
+		}
+	}
+}
+
+/* Zero up to SCAN_BATCH objects with one scan. Return false when the kernel cannot scan. */
+static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, size_t *zeroed)
+{
+	static const struct pcpu_pm_query written = {
+		.inverted = PCPU_PAGE_IS_FILE | PCPU_PAGE_IS_PFNZERO,
+		.mask = PCPU_PAGE_IS_FILE | PCPU_PAGE_IS_PFNZERO,
+		.anyof = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_SWAPPED,
+	};
+	struct drain_run runs[SCAN_BATCH];
+	struct scan_zero z = {.c = c, .runs = runs};
+	int page = (int)pcpu_geom.page;
+
+	for (int i = 0; i < n; i++) {
+		struct drain_run *last = z.nr_runs ? &runs[z.nr_runs - 1] : NULL;
+
+		PCPU_ASSERT(!i || offs[i] > offs[i - 1]);
+		if (last && last->off + last->len == offs[i])
+			last->len += size;
+		else
+			runs[z.nr_runs++] = (struct drain_run){offs[i], size};
+	}
+	z.ws = runs[0].off / page;
+	z.we = (runs[z.nr_runs - 1].off + runs[z.nr_runs - 1].len - 1) / page + 1;
+	if (pcpu_pagemap_scan((uintptr_t)pcpu_unit_addr(c, 0, (size_t)z.ws * page),
+			      (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1,
+							(size_t)z.we * page),
+			      &written, scan_zero_run, &z))
+		return false;
+	*zeroed += z.zeroed;
+	return true;
+}
+
 size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
 {
-	size_t zeroed;
+	size_t zeroed = 0;
+	int done;
 
 	if (n <= 0)
 		return 0;
+	/*
+	 * A scan that fails part way zeroed some copies already: doing the batch again the
+	 * other way is still right (a copy that reads zero is left alone).
+	 */
+	for (done = 0; done < n; done += SCAN_BATCH)
+		if (!scan_zero(c, offs + done, n - done < SCAN_BATCH ? n - done : SCAN_BATCH, size,
+			       &zeroed))
+			break;
+	if (done >= n)
+		return zeroed;
+	offs += done;
+	n -= done;
 	pcpu_hold(PCPU_DRAIN_MUTEX);
 	batch.c = c;
 	batch.nr = batch.nr_runs = 0;
@@ -910,7 +1003,7 @@ size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
 		else
 			batch.runs[batch.nr_runs++] = (struct drain_run){offs[i], size};
 	}
-	zeroed = zero_batch();
+	zeroed += zero_batch();
 	pcpu_release(PCPU_DRAIN_MUTEX);
 	return zeroed;
 }

@@ -51,11 +51,21 @@
 #define ARRAY_BYTES 2048          /* per-CPU array: bytes of objects per unit */
 #define HIGH_BYTES (16 << 10)     /* ready objects kept per class: bytes per unit */
 #define BALANCE_BATCH 512         /* objects zeroed per pcpu_zero_objects() round */
+/*
+ * Objects an allocation zeroes at most at once (recycle()), and takes from the map at once
+ * (refill()): RECYCLE_BYTES of them per unit, 16 to RECYCLE_MAX. What a CPU keeps moving
+ * between its lists is what refill() gave it, so this is also the batch of every later
+ * recycle(): large enough that the one page-table scan per batch (1 to 5 us, from 64 to
+ * 4096 units) costs a few ns per object.
+ */
+#define RECYCLE_BYTES (8 << 10)
+#define RECYCLE_MAX 1024
 enum { TALLY_ALLOC, TALLY_FREE };
 
 static struct pcpu_front front;
 static bool front_on;
 static unsigned cap[2 * NR_CLASSES];
+static unsigned batch[NR_CLASSES]; /* recycle() and refill() batch, RECYCLE_BYTES */
 /*
  * Classes whose objects the freeing thread zeroes itself: at most INLINE_UNITS units and
  * INLINE_BYTES bytes over all copies (the copies of a never-written page are only read).
@@ -113,6 +123,8 @@ int pcpu_front_cache_init(void)
 		unsigned c = ARRAY_BYTES / (unsigned)csize(k);
 
 		cap[READY(k)] = cap[DIRTY(k)] = c < 8 ? 8 : c;
+		c = RECYCLE_BYTES / (unsigned)csize(k);
+		batch[k] = c < 16 ? 16 : c > RECYCLE_MAX ? RECYCLE_MAX : c;
 		inline_zero[k] = pcpu_geom.nr_units <= INLINE_UNITS &&
 				 pcpu_geom.nr_units * (unsigned)csize(k) <= INLINE_BYTES;
 	}
@@ -230,12 +242,10 @@ static void *hand_out(uintptr_t h, int k, void *call_site)
  */
 static uintptr_t refill(int k)
 {
-	uintptr_t got[128];
-	unsigned want = cap[READY(k)] / 2 + 1, n = 0;
+	uintptr_t got[RECYCLE_MAX];
+	unsigned want = batch[k], n = 0;
 	bool low;
 
-	if (want > 128)
-		want = 128;
 	pthread_mutex_lock(&pcpu_lock);
 	while (n < want) {
 		struct pcpu_chunk *c;
@@ -284,6 +294,35 @@ static void note_size(size_t size)
 		__atomic_store_n(&req_max, size, __ATOMIC_RELAXED);
 }
 
+static void zero_dirty(int k, uintptr_t *objs, size_t n);
+
+/*
+ * A ready list ran dry: zero a batch of this class's freed objects here, this CPU's first,
+ * keep one, make the rest ready. The zeroing reads the copies on written pages only (one
+ * PAGEMAP_SCAN per batch, pcpu_zero_objects()), so its cost follows the CPUs that wrote,
+ * not the possible ones, and an alloc/free cycle never reaches the map nor waits for the
+ * balancer. Return the one, or 0 when none waits.
+ */
+static uintptr_t recycle(int k)
+{
+	uintptr_t objs[RECYCLE_MAX];
+	size_t n = 0;
+
+	while (n < batch[k] && (objs[n] = pcpu_front_pop(&front, DIRTY(k))))
+		n++;
+	if (!n)
+		return 0;
+	zero_dirty(k, objs, n); /* sorts them */
+	for (size_t i = 1; i < n; i++) {
+		if (pcpu_front_push(&front, READY(k), objs[i]) < 0) {
+			pthread_mutex_lock(&pcpu_lock);
+			return_locked(objs[i], k);
+			pthread_mutex_unlock(&pcpu_lock);
+		}
+	}
+	return objs[0];
+}
+
 void *pcpu_front_alloc(int k, size_t size, void *call_site)
 {
 	uintptr_t h;
@@ -293,10 +332,9 @@ void *pcpu_front_alloc(int k, size_t size, void *call_site)
 	note_size(size);
 	h = pcpu_front_pop(&front, READY(k));
 	if (unlikely(!h)) {
-		/* Freed objects wait to be zeroed: the balancer makes them ready. */
-		if (pcpu_front_depot_nr(&front, DIRTY(k)))
-			pcpu_balance_kick(false);
-		h = refill(k);
+		h = recycle(k);
+		if (!h)
+			h = refill(k);
 		if (!h)
 			return NULL;
 	}
@@ -402,8 +440,11 @@ bool pcpu_front_free(void *p)
 			pcpu_balance_kick(false);
 		return true;
 	}
-	/* The array overflowed into the depot: wake the balancer once a few arrays wait. */
-	if (unlikely(pushed) && pcpu_front_depot_nr(&front, DIRTY(k)) >= 2 * cap[DIRTY(k)])
+	/*
+	 * The array overflowed into the depot: wake the balancer once more wait than the
+	 * allocations of a CPU recycle at once (they may be only freeing now).
+	 */
+	if (unlikely(pushed) && pcpu_front_depot_nr(&front, DIRTY(k)) >= 2 * batch[k])
 		pcpu_balance_kick(false);
 	return true;
 }
@@ -412,20 +453,15 @@ bool pcpu_front_free(void *p)
 /* Balance                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
 
-static int cmp_handle(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Zero @n dirty objects of class @k (sorted in place), chunk by chunk. */
 static void zero_dirty(int k, uintptr_t *objs, size_t n)
 {
+	uintptr_t tmp[RECYCLE_MAX > BALANCE_BATCH ? RECYCLE_MAX : BALANCE_BATCH];
 	int offs[BALANCE_BATCH];
 	size_t zeroed = 0;
 
-	qsort(objs, n, sizeof(*objs), cmp_handle);
+	PCPU_ASSERT(n <= ARRAY_SIZE(tmp));
+	pcpu_sort_words(objs, tmp, n);
 	for (size_t i = 0; i < n;) {
 		struct pcpu_hmeta *m = NULL;
 		struct pcpu_chunk *c;

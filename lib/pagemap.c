@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "pagemap.h"
 #include "util.h"
 
@@ -122,6 +123,13 @@ int pcpu_pagemap_scan(uintptr_t start, uintptr_t end, const struct pcpu_pm_query
 
 	if (fd < 0)
 		return -ENOENT;
+	if (!__atomic_load_n(&scan_works, __ATOMIC_RELAXED)) {
+		/* Tests: PCPU__PAGEMAP_SCAN=0 behaves as a kernel before 6.7 (the fallbacks). */
+		const char *e = pcpu_getenv("PCPU__PAGEMAP_SCAN");
+
+		if (e && !strcmp(e, "0"))
+			__atomic_store_n(&scan_works, -1, __ATOMIC_RELAXED);
+	}
 	if (__atomic_load_n(&scan_works, __ATOMIC_RELAXED) < 0)
 		return -ENOTTY;
 	while (start < end) {

@@ -250,3 +250,40 @@ void pcpu_mfree(void *p)
 {
 	free(p);
 }
+
+void pcpu_sort_words(uintptr_t *a, uintptr_t *tmp, size_t n)
+{
+	uintptr_t diff = 0, *src = a, *dst = tmp;
+	size_t i;
+
+	for (i = 1; i < n && a[i - 1] <= a[i]; i++)
+		;
+	if (i >= n)
+		return; /* sorted already: the common case of a LIFO cycle */
+	for (i = 1; i < n; i++)
+		diff |= a[i] ^ a[0];
+	for (unsigned shift = 0; shift < 8 * sizeof(uintptr_t); shift += 8) {
+		size_t count[256] = {0}, pos = 0;
+
+		if (!((diff >> shift) & 0xff))
+			continue;
+		for (i = 0; i < n; i++)
+			count[(src[i] >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = pos;
+			pos += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+		{
+			uintptr_t *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}

@@ -157,7 +157,7 @@ void pcpu_front_chunk_removed(struct pcpu_chunk *c)
 /* The state byte of the object at unit-0 address @addr, or NULL (not a front chunk). */
 static uint8_t *state_of(uintptr_t addr, struct pcpu_hmeta **mp)
 {
-	struct pcpu_hmeta *m = pcpu_hmap_lookup(addr);
+	struct pcpu_hmeta *m = pcpu_hmap_find(addr);
 	uint32_t gen;
 
 	if (!m)
@@ -295,6 +295,7 @@ static void note_size(size_t size)
 }
 
 static void zero_dirty(int k, uintptr_t *objs, size_t n);
+static void return_all(int k, const uintptr_t *objs, size_t n);
 
 /*
  * A ready list ran dry: zero a batch of this class's freed objects here, this CPU's first,
@@ -363,6 +364,18 @@ static void zero_copies(struct pcpu_chunk *c, int off, int size)
 	}
 }
 
+/* Give a batch of the ready depot of class @k back to the map. */
+static void flush(int k)
+{
+	uintptr_t objs[RECYCLE_MAX];
+	size_t n = pcpu_front_pop_depot(&front, READY(k), objs, batch[k]);
+
+	if (n)
+		return_all(k, objs, n);
+	/* The balancer's runs age out what stays cached once the frees stop. */
+	pcpu_balance_kick(false);
+}
+
 bool pcpu_front_free(void *p)
 {
 	uintptr_t addr = pcpu_addr_of(p);
@@ -375,7 +388,7 @@ bool pcpu_front_free(void *p)
 	/* PCPU_DEFINE variables that fell back to pcpu_alloc() are not the caller's to free. */
 	if (!front_on || __atomic_load_n(&pcpu_static_nr_dyn, __ATOMIC_RELAXED))
 		return false;
-	m = pcpu_hmap_lookup(addr);
+	m = pcpu_hmap_find(addr);
 	if (!m)
 		return false;
 	s = pcpu_hmap_state(m, addr, &gen);
@@ -414,10 +427,14 @@ bool pcpu_front_free(void *p)
 		zero_copies(c, off, csize(k));
 		pcpu_checker_access_end(ck_lock(k), c, off, csize(k));
 		pushed = pcpu_front_push(&front, READY(k), (uintptr_t)p);
-		/* Spilled into the depot above the high mark: the balancer gives the rest back. */
+		/*
+		 * Spilled into the depot a batch above the high mark: give a batch back to the
+		 * map here, under one hold of pcpu_lock (a flood of frees never waits for the
+		 * balancer, nor fills the depot).
+		 */
 		if (unlikely(pushed > 0) &&
-		    pcpu_front_depot_nr(&front, READY(k)) > high_mark(k))
-			pcpu_balance_kick(false);
+		    pcpu_front_depot_nr(&front, READY(k)) > high_mark(k) + batch[k])
+			flush(k);
 		if (likely(pushed >= 0))
 			return true;
 		pcpu_checker_access_begin(ck_lock(k), c, off, csize(k));

@@ -17,6 +17,7 @@
 void **pcpu_hmap_root;
 unsigned pcpu_hmap_shift, pcpu_hmap_levels;
 
+__thread struct pcpu_hmeta *pcpu_hmap_last __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t hmap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pcpu_hmeta *free_metas;
 static size_t state_bytes; /* of every meta: enough for the largest range */

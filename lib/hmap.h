@@ -74,6 +74,30 @@ static inline struct pcpu_hmeta *pcpu_hmap_lookup(uintptr_t addr)
 }
 
 /*
+ * pcpu_hmap_find - pcpu_hmap_lookup() through a one-entry per-thread cache: the meta this
+ * thread found last, if @addr lies in its range. A meta is never freed and its range and
+ * state array stay readable after release (every byte zero), so a stale hit is what a
+ * lookup racing with the release would return: the generation check catches it.
+ */
+extern __thread struct pcpu_hmeta *pcpu_hmap_last __attribute__((tls_model("initial-exec")));
+
+static inline struct pcpu_hmeta *pcpu_hmap_find(uintptr_t addr)
+{
+	struct pcpu_hmeta *m = pcpu_hmap_last;
+
+	if (m) {
+		uintptr_t start = __atomic_load_n(&m->start, __ATOMIC_RELAXED);
+
+		if (addr - start < __atomic_load_n(&m->end, __ATOMIC_RELAXED) - start)
+			return m;
+	}
+	m = pcpu_hmap_lookup(addr);
+	if (m)
+		pcpu_hmap_last = m;
+	return m;
+}
+
+/*
  * pcpu_hmap_state - the state byte of the object at @addr in @m (read before: @gen, the
  * generation), or NULL when @addr is not a 4-aligned address of @m's range.
  */

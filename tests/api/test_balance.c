@@ -115,9 +115,12 @@ START_TEST(test_no_polling)
 
 	free_many(v, 50000);
 	ck_assert(WAIT_FOR(find_thread("pcpu-balance") != 0, 5000));
-	/* Let it finish what the frees asked for: no run for a whole second (slow builds). */
+	/*
+	 * Let it finish what the frees asked for, and age out what the caches keep (timed runs
+	 * up to BACKOFF_MAX_MS = 1 s apart, lib/balance.c): no run for 2.5 seconds.
+	 */
 	runs = stats_now().balance_runs;
-	for (int i = 0, quiet = 0; i < 600 && quiet < 20; i++) {
+	for (int i = 0, quiet = 0; i < 600 && quiet < 50; i++) {
 		uint64_t r;
 
 		sleep_ms(50);

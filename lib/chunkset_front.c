@@ -307,20 +307,15 @@ static void return_all(int k, const uintptr_t *objs, size_t n);
 static uintptr_t recycle(int k)
 {
 	uintptr_t objs[RECYCLE_MAX];
-	size_t n = 0;
+	size_t n = pcpu_front_pop_many(&front, DIRTY(k), objs, batch[k]), done;
 
-	while (n < batch[k] && (objs[n] = pcpu_front_pop(&front, DIRTY(k))))
-		n++;
 	if (!n)
 		return 0;
 	zero_dirty(k, objs, n); /* sorts them */
-	for (size_t i = 1; i < n; i++) {
-		if (pcpu_front_push(&front, READY(k), objs[i]) < 0) {
-			pthread_mutex_lock(&pcpu_lock);
-			return_locked(objs[i], k);
-			pthread_mutex_unlock(&pcpu_lock);
-		}
-	}
+	/* The rest on the ready list, one sequence for as many as the array takes. */
+	done = 1 + pcpu_front_push_many(&front, READY(k), objs + 1, n - 1);
+	if (done < n)
+		return_all(k, objs + done, n - done); /* the depot is full */
 	return objs[0];
 }
 

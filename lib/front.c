@@ -181,6 +181,112 @@ slow:
 	return false;
 }
 
+/*
+ * The batch sequences are plain asm, not asm goto: GCC 12 used an asm goto output on the
+ * goto path as if the asm had set it (wrong code seen in pop_slow()). Their bail-outs jump
+ * to 7:, after the sequence, which returns 0; the block count and size come from memory,
+ * as these need more registers.
+ */
+#define FRONT_BEGIN_NG                                                                        \
+	"1:\n\t"                                                                              \
+	"leaq 3f(%%rip), %[t]\n\t"                                                            \
+	"movq %[t], %%fs:(%[cs])\n\t"                                                         \
+	"2:\n\t"                                                                              \
+	"movslq %%fs:(%[idx]), %[t]\n\t"                                                      \
+	"cmpq %[nb], %[t]\n\t"                                                                \
+	"jae 7f\n\t"                                                                          \
+	"imulq %[bs], %[t]\n\t"                                                               \
+	"addq %[base], %[t]\n\t"                                                              \
+	"cmpl $0, (%[t])\n\t"                                                                 \
+	"jne 7f\n\t"
+
+#define FRONT_END_NG                                                                          \
+	PCPU__X86_END                                                                         \
+	"jmp 8f\n\t"                                                                          \
+	"7:\n\t"                                                                              \
+	"xorl %k[n], %k[n]\n\t"                                                               \
+	"8:\n\t"
+
+#define FRONT_IN_M(f, l)                                                                      \
+	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [nb] "m"((f)->nr_blocks64), \
+		[bs] "m"((f)->block_size64), [base] "r"((f)->blocks),                          \
+		[lo] "r"((uint64_t)(f)->list_off[l])
+
+/*
+ * Pop many: the top min(count, @max) objects into @out (lowest slot first), then the new
+ * count (the commit). After an abort the copy is simply made again. No hits counted: the
+ * allocator's own batches use this, not its callers. Return how many, 0 for the slow path.
+ */
+static inline __attribute__((always_inline)) size_t rseq_pop_many(const struct pcpu_front *f,
+								  unsigned l, uintptr_t *out,
+								  uint64_t max)
+{
+	uint64_t t, c, r, n, k, x;
+
+	__asm__ __volatile__(FRONT_BEGIN_NG
+			     "movl (%[t], %[lo]), %k[c]\n\t"
+			     "movq %[max], %[n]\n\t"
+			     "cmpq %[c], %[n]\n\t"
+			     "cmovaq %[c], %[n]\n\t"
+			     "testq %[n], %[n]\n\t"
+			     "jz 7f\n\t"
+			     "subq %[n], %[c]\n\t"
+			     "leaq 16(%[t], %[lo]), %[r]\n\t"
+			     "leaq (%[r], %[c], 8), %[r]\n\t"
+			     "xorl %k[k], %k[k]\n\t"
+			     "6:\n\t"
+			     "movq (%[r], %[k], 8), %[x]\n\t"
+			     "movq %[x], (%[out], %[k], 8)\n\t"
+			     "addq $1, %[k]\n\t"
+			     "cmpq %[n], %[k]\n\t"
+			     "jb 6b\n\t"
+			     "movl %k[c], (%[t], %[lo])\n\t" /* commit */
+			     FRONT_END_NG
+			     : [t] "=&r"(t), [c] "=&r"(c), [r] "=&r"(r), [n] "=&r"(n),
+			       [k] "=&r"(k), [x] "=&r"(x)
+			     : [out] "r"(out), [max] "m"(max), FRONT_IN_M(f, l)
+			     : "memory", "cc");
+	return n;
+}
+
+/*
+ * Push many: min(room, @want) objects of @objs into the slots above the count (harmless if
+ * the sequence aborts), then the new count (the commit). Return how many, 0: slow path.
+ */
+static inline __attribute__((always_inline)) size_t rseq_push_many(const struct pcpu_front *f,
+								   unsigned l,
+								   const uintptr_t *objs,
+								   uint64_t want)
+{
+	uint64_t t, c, r, n, k, x;
+
+	__asm__ __volatile__(FRONT_BEGIN_NG
+			     "movl (%[t], %[lo]), %k[c]\n\t"
+			     "movl 4(%[t], %[lo]), %k[n]\n\t"
+			     "subq %[c], %[n]\n\t"
+			     "cmpq %[want], %[n]\n\t"
+			     "cmovaq %[want], %[n]\n\t"
+			     "testq %[n], %[n]\n\t"
+			     "jz 7f\n\t"
+			     "leaq 16(%[t], %[lo]), %[r]\n\t"
+			     "leaq (%[r], %[c], 8), %[r]\n\t"
+			     "xorl %k[k], %k[k]\n\t"
+			     "6:\n\t"
+			     "movq (%[objs], %[k], 8), %[x]\n\t"
+			     "movq %[x], (%[r], %[k], 8)\n\t"
+			     "addq $1, %[k]\n\t"
+			     "cmpq %[n], %[k]\n\t"
+			     "jb 6b\n\t"
+			     "addq %[n], %[c]\n\t"
+			     "movl %k[c], (%[t], %[lo])\n\t" /* commit */
+			     FRONT_END_NG
+			     : [t] "=&r"(t), [c] "=&r"(c), [r] "=&r"(r), [n] "=&r"(n),
+			       [k] "=&r"(k), [x] "=&r"(x)
+			     : [objs] "r"(objs), [want] "m"(want), FRONT_IN_M(f, l)
+			     : "memory", "cc");
+	return n;
+}
+
 /* Tally: add 1 to counter @c of this CPU's block; the add is the commit. Needs it enabled. */
 static inline __attribute__((always_inline)) bool rseq_tally(const struct pcpu_front *f,
 							     unsigned c)
@@ -229,6 +335,20 @@ static inline bool rseq_push(const struct pcpu_front *f, unsigned l, uintptr_t v
 {
 	(void)f, (void)l, (void)v;
 	return false;
+}
+
+static inline size_t rseq_pop_many(const struct pcpu_front *f, unsigned l, uintptr_t *out,
+				   uint64_t max)
+{
+	(void)f, (void)l, (void)out, (void)max;
+	return 0;
+}
+
+static inline size_t rseq_push_many(const struct pcpu_front *f, unsigned l,
+				    const uintptr_t *objs, uint64_t want)
+{
+	(void)f, (void)l, (void)objs, (void)want;
+	return 0;
 }
 #endif
 
@@ -286,6 +406,7 @@ int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap
 		off += LIST_HDR + (size_t)cap[l] * sizeof(uintptr_t);
 	}
 	f->block_size = ALIGN_UP(off, (size_t)BLOCK_ALIGN);
+	f->block_size64 = f->block_size;
 	f->percpu = percpu && FRONT_RSEQ;
 	/*
 	 * The depots: PCPU_FRONT_DEPOT_CAP objects each, in one reservation made now (no
@@ -303,6 +424,7 @@ int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap
 	if (!f->percpu)
 		return 0;
 	f->nr_blocks = nr_cpus;
+	f->nr_blocks64 = nr_cpus;
 	f->in_use = pcpu_calloc(nr_cpus, sizeof(*f->in_use));
 	if (!f->in_use) {
 		pcpu_sys_munmap(f->depot_mem, depot_bytes(nr_lists));
@@ -404,11 +526,19 @@ static uintptr_t pop_slow(struct pcpu_front *f, unsigned l)
 		size_t n = f->percpu ? f->list_cap[l] / 2 : 0;
 
 		obj = d->objs[--d->nr];
+		/* Half an array's worth to this CPU, in one sequence: the next pops hit. */
+		if (n > d->nr)
+			n = d->nr;
+		if (n) {
+			uintptr_t *from = d->objs + d->nr - n;
+			size_t k = rseq_push_many(f, l, from, n);
+
+			/* Fewer when other threads on this CPU filled it meanwhile. */
+			memmove(from, from + k, (n - k) * sizeof(*from));
+			d->nr -= k;
+		}
 		if (d->nr < d->low)
 			d->low = d->nr;
-		/* Half an array's worth to this CPU: the next pops hit. */
-		while (n-- && d->nr && rseq_push(f, l, d->objs[d->nr - 1]))
-			d->nr--;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return obj;
@@ -423,6 +553,50 @@ uintptr_t pcpu_front_pop(struct pcpu_front *f, unsigned l)
 	if (obj)
 		tsan_acquire(obj);
 	return obj;
+}
+
+size_t pcpu_front_pop_many(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max) {
+		size_t k = rseq_pop_many(f, l, out + n, max - n);
+		uintptr_t obj;
+
+		if (k) {
+			n += k;
+			continue;
+		}
+		obj = pop_slow(f, l); /* refills the array from the depot */
+		if (!obj)
+			break;
+		out[n++] = obj;
+	}
+	for (size_t i = 0; i < n; i++)
+		tsan_acquire(out[i]);
+	return n;
+}
+
+static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj);
+
+size_t pcpu_front_push_many(struct pcpu_front *f, unsigned l, const uintptr_t *objs, size_t n)
+{
+	size_t done = 0;
+
+	for (size_t i = 0; i < n; i++)
+		tsan_release(objs[i]);
+	while (done < n) {
+		size_t k = rseq_push_many(f, l, objs + done, n - done);
+
+		if (k) {
+			done += k;
+			continue;
+		}
+		if (push_slow(f, l, objs[done])) /* half the array to the depot */
+			break;
+		done++;
+	}
+	return done;
 }
 
 static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
@@ -440,14 +614,9 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 		return err;
 	}
 	d->overflows++;
-	/* Half the array to the depot, so that the next pushes hit. */
-	while (n--) {
-		uintptr_t o = rseq_pop(f, l);
-
-		if (!o)
-			break;
-		d->objs[d->nr++] = o;
-	}
+	/* Half the array to the depot in one sequence, so that the next pushes hit. */
+	if (n)
+		d->nr += rseq_pop_many(f, l, d->objs + d->nr, n);
 	if (!rseq_push(f, l, obj))
 		d->objs[d->nr++] = obj;
 	pthread_mutex_unlock(&f->lock);
@@ -698,6 +867,7 @@ void pcpu_front_atfork_child(struct pcpu_front *f)
 		munmap(f->blocks, f->block_size * f->nr_blocks);
 		f->blocks = NULL;
 		f->nr_blocks = 0;
+		f->nr_blocks64 = 0;
 		f->nr_in_use = 0;
 		f->percpu = false;
 	}

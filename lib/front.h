@@ -55,6 +55,7 @@ struct pcpu_front {
 	char *blocks;             /* nr_blocks blocks of block_size bytes */
 	size_t block_size;
 	unsigned nr_blocks;
+	uint64_t nr_blocks64, block_size64; /* the same, as the batch sequences read them */
 	unsigned nr_lists;
 	bool percpu;              /* per-CPU arrays in use (x86-64, rseq, membarrier) */
 	uint32_t list_off[PCPU_FRONT_MAX_LISTS]; /* byte offset of each list in a block */
@@ -98,6 +99,16 @@ uintptr_t pcpu_front_pop(struct pcpu_front *f, unsigned l);
  * MT-safe.
  */
 int pcpu_front_push(struct pcpu_front *f, unsigned l, uintptr_t obj);
+
+/*
+ * pcpu_front_pop_many - take up to @max objects of list @l into @out: this CPU's array in
+ * one sequence, then the depot. Return how many. MT-safe.
+ * pcpu_front_push_many - put the @n objects of @objs on list @l: this CPU's array in one
+ * sequence, the overflow through the depot. Return how many were stored (fewer than @n
+ * only when the depot is full: the caller keeps objs[return ...]). MT-safe.
+ */
+size_t pcpu_front_pop_many(struct pcpu_front *f, unsigned l, uintptr_t *out, size_t max);
+size_t pcpu_front_push_many(struct pcpu_front *f, unsigned l, const uintptr_t *objs, size_t n);
 
 /*
  * pcpu_front_tally - add 1 to the calling CPU's counter @c (< PCPU_FRONT_NR_TALLIES): a

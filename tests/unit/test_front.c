@@ -193,17 +193,31 @@ static void *worker(void *arg)
 
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
 		unsigned l = rand_r(&seed) % NR_LISTS, n = 1 + rand_r(&seed) % 64, got = 0;
+		bool many = rand_r(&seed) % 2; /* the batch calls, one sequence each */
 
-		for (unsigned i = 0; i < n; i++) {
+		if (many)
+			got = (unsigned)pcpu_front_pop_many(&front, l, held, n);
+		for (unsigned i = 0; i < n && !many; i++) {
 			uintptr_t v = pcpu_front_pop(&front, l);
 
 			if (!v)
 				break;
+			held[got++] = v;
+		}
+		for (unsigned i = 0; i < got; i++) {
+			uintptr_t v = held[i];
+
 			ck_assert_uint_eq((v >> 32), l + 1);
 			ck_assert_msg(!__atomic_exchange_n(&owned[l][token_index(v)], 1,
 							   __ATOMIC_RELAXED),
 				      "token %u of list %u handed out twice", token_index(v), l);
-			held[got++] = v;
+		}
+		if (many && got) {
+			for (unsigned i = 0; i < got; i++)
+				__atomic_store_n(&owned[l][token_index(held[i])], 0,
+						 __ATOMIC_RELAXED);
+			ck_assert_uint_eq(pcpu_front_push_many(&front, l, held, got), got);
+			got = 0;
 		}
 		while (got) {
 			uintptr_t v = held[--got];

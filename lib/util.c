@@ -259,7 +259,19 @@ void pcpu_sort_words(uintptr_t *a, uintptr_t *tmp, size_t n)
 	for (i = 1; i < n && a[i - 1] <= a[i]; i++)
 		;
 	if (i >= n)
-		return; /* sorted already: the common case of a LIFO cycle */
+		return; /* sorted already */
+	for (i = 1; i < n && a[i - 1] >= a[i]; i++)
+		;
+	if (i >= n) {
+		/* Descending: what a LIFO cycle hands back (popped top first, pushed again). */
+		for (size_t lo = 0, hi = n - 1; lo < hi; lo++, hi--) {
+			uintptr_t t = a[lo];
+
+			a[lo] = a[hi];
+			a[hi] = t;
+		}
+		return;
+	}
 	for (i = 1; i < n; i++)
 		diff |= a[i] ^ a[0];
 	for (unsigned shift = 0; shift < 8 * sizeof(uintptr_t); shift += 8) {

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* Copyright (c) 2026 The libpcpu authors */
+/*
+ * pcpu_sort_words() (lib/util.c), the radix sort of handle batches, against qsort(): sorted,
+ * descending, random, with duplicates, words that differ in one byte or in all of them,
+ * every length up to 64 and some larger ones.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int cmp_word(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uintptr_t next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uintptr_t)*s;
+}
+
+/* Sort @n words made by @shape with pcpu_sort_words() and with qsort(): the same. */
+static void check(size_t n, int shape, uint64_t seed)
+{
+	uintptr_t *a = malloc((n + 1) * sizeof(*a)), *b = malloc((n + 1) * sizeof(*b));
+	uintptr_t *tmp = malloc((n + 1) * sizeof(*tmp));
+	uintptr_t base = (uintptr_t)0x7f1234560000ULL;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(tmp);
+	for (size_t i = 0; i < n; i++) {
+		switch (shape) {
+		case 0: /* ascending handles 8 bytes apart */
+			a[i] = base + 8 * i;
+			break;
+		case 1: /* descending */
+			a[i] = base + 8 * (n - i);
+			break;
+		case 2: /* random within a chunk, with duplicates */
+			a[i] = base + 4 * (next(&seed) % (n / 2 + 1));
+			break;
+		case 3: /* random over every bit */
+			a[i] = next(&seed);
+			break;
+		default: /* differ in one byte only */
+			a[i] = base + ((next(&seed) & 0xff) << 16);
+			break;
+		}
+	}
+	memcpy(b, a, n * sizeof(*a));
+	pcpu_sort_words(a, tmp, n);
+	if (n)
+		qsort(b, n, sizeof(*b), cmp_word);
+	ck_assert_msg(!memcmp(a, b, n * sizeof(*a)), "n %zu shape %d differs", n, shape);
+	free(a);
+	free(b);
+	free(tmp);
+}
+
+START_TEST(test_sort_like_qsort)
+{
+	static const size_t big[] = {255, 256, 257, 1000, 1024, 4099};
+
+	for (int shape = 0; shape < 5; shape++) {
+		for (size_t n = 0; n <= 64; n++)
+			check(n, shape, 0x9e3779b97f4a7c15ULL + n);
+		for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+			check(big[i], shape, 12345 + big[i]);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("sort");
+	TCase *tc = tcase_create("sort");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_sort_like_qsort);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -115,8 +115,8 @@ int pcpu_front_cache_init(void)
 	 * balance=off: nobody zeroes in the background, and the frees would pay for it in
 	 * batches anyway; the front would only hold memory. The zeroing queue does it all.
 	 */
-	if (!pcpu_settings.balance)
-		return 0;
+	if (!pcpu_settings.balance && !(off && !strcmp(off, "1")))
+		return 0; /* PCPU__FRONT=1: on anyway (the fault sweep, whose runs need balance=off) */
 	if (n > PCPU_MAX_CPUS)
 		n = PCPU_MAX_CPUS;
 	for (int k = 0; k < NR_CLASSES; k++) {

@@ -27,9 +27,11 @@
  *                       set counters, the zeroing queue, the reverse map, pcpu_gstats, the
  *                       static variables' bookkeeping. Never held across a system call.
  *   leaves              bal_lock (balance.c: the thread's state and condition variable),
- *                       domain_lock (domain.c), each struct pcpu_counter's lock (counter.c):
+ *                       domain_lock (domain.c), each struct pcpu_counter's lock (counter.c),
+ *                       the front's lock (front.c: depots, drains) and hmap_lock (hmap.c):
  *                       nothing else is taken while holding one. The fork handlers take
- *                       bal_lock last, holding all of the above.
+ *                       the front's and the map's locks after the allocator's, and bal_lock
+ *                       last, holding all of the above.
  *
  * A NOWAIT allocation takes pcpu_lock only. The fork handlers (alloc.c) take all four, in
  * this order.

@@ -47,14 +47,6 @@ static bool reserve_wanted = true;
 
 static bool bal_stopping;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Policy                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
@@ -307,7 +299,7 @@ static void *balance_main(void *arg)
 			backoff_ms = backoff_ms ? 2 * backoff_ms : BACKOFF_MIN_MS;
 			if (backoff_ms > BACKOFF_MAX_MS)
 				backoff_ms = BACKOFF_MAX_MS;
-			t = now_ns() + (uint64_t)backoff_ms * 1000000u;
+			t = pcpu_now_ns() + (uint64_t)backoff_ms * 1000000u;
 			retry_at.tv_sec = (time_t)(t / 1000000000u);
 			retry_at.tv_nsec = (long)(t % 1000000000u);
 		} else {

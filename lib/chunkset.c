@@ -77,24 +77,16 @@ static pthread_mutex_t *const hold_lock[PCPU_NR_LOCKS] = {&pcpu_lock, &pcpu_allo
 /* Blocking allocators waiting for pcpu_alloc_mutex: the balance work yields it to them. */
 static int alloc_mutex_waiters;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void pcpu_hold(enum pcpu_lock_id id)
 {
 	pthread_mutex_lock(hold_lock[id]);
-	hold_since[id] = now_ns();
+	hold_since[id] = pcpu_now_ns();
 }
 
 void pcpu_release(enum pcpu_lock_id id)
 {
 	struct pcpu_hold_stat *h = &holds[id];
-	uint64_t d = now_ns() - hold_since[id];
+	uint64_t d = pcpu_now_ns() - hold_since[id];
 
 	h->count++;
 	h->total_ns += d;

@@ -60,6 +60,7 @@
  */
 #define RECYCLE_BYTES (8 << 10)
 #define RECYCLE_MAX 1024
+#define FLUSH_KICK_NS 10000000    /* a flush kicks the balancer at most every 10 ms */
 enum { TALLY_ALLOC, TALLY_FREE };
 
 static struct pcpu_front front;
@@ -365,10 +366,20 @@ static void flush(int k)
 	uintptr_t objs[RECYCLE_MAX];
 	size_t n = pcpu_front_pop_depot(&front, READY(k), objs, batch[k]);
 
+	static uint64_t kicked; /* racy on purpose: a kick more or less does no harm */
+	uint64_t now;
+
 	if (n)
 		return_all(k, objs, n);
-	/* The balancer's runs age out what stays cached once the frees stop. */
-	pcpu_balance_kick(false);
+	/*
+	 * Once the frees stop, the balancer's timed runs age out what stays cached; one kick
+	 * starts them. Not one per flush: its runs would fight ours for pcpu_lock.
+	 */
+	now = pcpu_now_ns();
+	if (now - __atomic_load_n(&kicked, __ATOMIC_RELAXED) > FLUSH_KICK_NS) {
+		__atomic_store_n(&kicked, now, __ATOMIC_RELAXED);
+		pcpu_balance_kick(false);
+	}
 }
 
 bool pcpu_front_free(void *p)

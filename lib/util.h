@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "pcpu_config.h"
 
@@ -93,6 +94,15 @@ void bits_clear_range(unsigned long *map, long start, long n);
 bool bits_any_in_range(const unsigned long *map, long start, long n);
 /* pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only). */
 bool pcpu_mem_is_zero(const void *mem, size_t n);
+
+/* pcpu_now_ns - CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t pcpu_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /*
  * pcpu_sort_words - sort @n words ascending, in place, with @tmp (room for @n words): a

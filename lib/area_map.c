@@ -49,25 +49,23 @@ static inline void am_set_bit(unsigned long *map, int nr)
 
 static void am_bitmap_fill(unsigned long *map, int start, int nr, bool set)
 {
-	int end = start + nr;
+	int w, first, last;
+	unsigned long mask;
 
-	while (start < end && start % AM_BPL) {
+	if (nr <= 0)
+		return;
+	first = AM_WORD(start);
+	last = AM_WORD(start + nr - 1);
+	for (w = first; w <= last; w++) {
+		mask = ~0UL;
+		if (w == first)
+			mask &= ~0UL << (start % AM_BPL);
+		if (w == last)
+			mask &= ~0UL >> (AM_BPL - 1 - (start + nr - 1) % AM_BPL);
 		if (set)
-			map[AM_WORD(start)] |= AM_MASK(start);
+			map[w] |= mask;
 		else
-			map[AM_WORD(start)] &= ~AM_MASK(start);
-		start++;
-	}
-	while (start + AM_BPL <= end) {
-		map[AM_WORD(start)] = set ? ~0UL : 0UL;
-		start += AM_BPL;
-	}
-	while (start < end) {
-		if (set)
-			map[AM_WORD(start)] |= AM_MASK(start);
-		else
-			map[AM_WORD(start)] &= ~AM_MASK(start);
-		start++;
+			map[w] &= ~mask;
 	}
 }
 

@@ -49,25 +49,23 @@ static inline void am_set_bit(unsigned long *map, int nr)
 
 static void am_bitmap_fill(unsigned long *map, int start, int nr, bool set)
 {
-	int end = start + nr;
+	int w, first, last;
+	unsigned long mask;
 
-	while (start < end && start % AM_BPL) {
+	if (nr <= 0)
+		return;
+	first = AM_WORD(start);
+	last = AM_WORD(start + nr - 1);
+	for (w = first; w <= last; w++) {
+		mask = ~0UL;
+		if (w == first)
+			mask &= ~0UL << (start % AM_BPL);
+		if (w == last)
+			mask &= ~0UL >> (AM_BPL - 1 - (start + nr - 1) % AM_BPL);
 		if (set)
-			map[AM_WORD(start)] |= AM_MASK(start);
+			map[w] |= mask;
 		else
-			map[AM_WORD(start)] &= ~AM_MASK(start);
-		start++;
-	}
-	while (start + AM_BPL <= end) {
-		map[AM_WORD(start)] = set ? ~0UL : 0UL;
-		start += AM_BPL;
-	}
-	while (start < end) {
-		if (set)
-			map[AM_WORD(start)] |= AM_MASK(start);
-		else
-			map[AM_WORD(start)] &= ~AM_MASK(start);
-		start++;
+			map[w] &= ~mask;
 	}
 }
 
@@ -393,12 +391,29 @@ static void am_alloc_last_block(struct pcpu_area_map *m, int i, int eo)
 }
 
 /*
+ * Chunk-level part of an allocation: bits were set in [off, end), a span of what was one
+ * free run, both ends allocated (it may hold free gaps, which the block metadata know).
+ */
+static void am_chunk_hint_alloc(struct pcpu_area_map *m, int off, int end)
+{
+	struct pcpu_block_md *c = &m->chunk_md;
+
+	/* kernel: chunk left_free/right_free were never maintained. */
+	c->left_free = am_min(c->left_free, off);
+	c->right_free = am_min(c->right_free, c->nr_bits - end);
+	if (am_overlap(c->scan_hint_start, c->scan_hint_start + c->scan_hint, off, end))
+		c->scan_hint = 0;
+	/* Only a broken chunk contig hint costs a chunk-wide walk on allocation. */
+	if (am_overlap(c->contig_hint_start, c->contig_hint_start + c->contig_hint, off, end))
+		am_chunk_refresh(m, false);
+}
+
+/*
  * kernel: pcpu_block_update_hint_alloc()
  * Bits [off, off + bits) were just set in the alloc map.
  */
 static void am_hint_alloc(struct pcpu_area_map *m, int off, int bits)
 {
-	struct pcpu_block_md *c = &m->chunk_md;
 	int bb = m->block_bits;
 	int end = off + bits;
 	int s = off / bb, e = (end - 1) / bb;
@@ -410,15 +425,48 @@ static void am_hint_alloc(struct pcpu_area_map *m, int off, int bits)
 			am_alloc_whole_block(m, i);
 		am_alloc_last_block(m, e, (end - 1) % bb + 1);
 	}
+	am_chunk_hint_alloc(m, off, end);
+}
 
-	/* kernel: chunk left_free/right_free were never maintained. */
-	c->left_free = am_min(c->left_free, off);
-	c->right_free = am_min(c->right_free, c->nr_bits - end);
-	if (am_overlap(c->scan_hint_start, c->scan_hint_start + c->scan_hint, off, end))
-		c->scan_hint = 0;
-	/* Only a broken chunk contig hint costs a chunk-wide walk on allocation. */
-	if (am_overlap(c->contig_hint_start, c->contig_hint_start + c->contig_hint, off, end))
-		am_chunk_refresh(m, false);
+/*
+ * Not in the kernel: rebuild block @i's metadata from its bitmap, as a refresh from
+ * nothing would, and count its change of emptiness. For the bulk paths, which change many
+ * runs of a block at once: one walk of the block instead of one update per object.
+ */
+static void am_block_rebuild(struct pcpu_area_map *m, int i)
+{
+	struct pcpu_block_md *b = &m->md_blocks[i];
+	const unsigned long *map = am_block_map(m, i);
+	int bb = m->block_bits;
+	bool was_empty = b->left_free == bb;
+	int w, pos, rs = -1;
+	unsigned long x, y;
+
+	/* No run known yet: am_block_update() learns each one, in address order. */
+	*b = (struct pcpu_block_md){ .first_free = bb, .nr_bits = bb };
+	/* Word by word: a gapped batch leaves a run every few bits, and this is its cost. */
+	for (w = 0; w < bb / AM_BPL; w++) {
+		x = map[w];
+		for (pos = 0; pos < AM_BPL;) {
+			if (rs < 0) {
+				y = ~x & (~0UL << pos);
+				if (!y)
+					break;
+				pos = __builtin_ctzl(y);
+				rs = w * AM_BPL + pos;
+			}
+			y = x & (~0UL << pos);
+			if (!y)
+				break;
+			pos = __builtin_ctzl(y);
+			am_block_update(b, rs, w * AM_BPL + pos);
+			rs = -1;
+		}
+	}
+	if (rs >= 0)
+		am_block_update(b, rs, bb);
+	if (was_empty != (b->left_free == bb))
+		am_block_empty_changed(m, i, was_empty ? -1 : +1);
 }
 
 /* The freed run now covers [start, end) of block @i. */
@@ -722,10 +770,11 @@ static void am_mark_alloc(struct pcpu_area_map *m, int off, int bits)
 }
 
 /*
- * kernel: pcpu_alloc_area()
- * Search at most a block past the room the fit walk promised.
+ * kernel: the search of pcpu_alloc_area()
+ * Search at most a block past the room the fit walk promised. Return the bit, or -1 (the
+ * map is then unchanged).
  */
-static int am_alloc_area(struct pcpu_area_map *m, int bits, int align, int start, bool pop_only)
+static int am_find_area(struct pcpu_area_map *m, int bits, int align, int start, bool pop_only)
 {
 	int hole_off = 0, hole_bits = 0;
 	int end = am_min(start + bits + m->block_bits, m->map_bits);
@@ -739,11 +788,203 @@ static int am_alloc_area(struct pcpu_area_map *m, int bits, int align, int start
 		return -1;
 	if (hole_bits)
 		am_block_update_scan(m, hole_off, hole_bits);
+	return off;
+}
 
+/* kernel: pcpu_alloc_area() */
+static int am_alloc_area(struct pcpu_area_map *m, int bits, int align, int start, bool pop_only)
+{
+	int off = am_find_area(m, bits, align, start, pop_only);
+
+	if (off < 0)
+		return -1;
 	am_mark_alloc(m, off, bits);
 	m->free_bytes -= bits * PCPU_MIN_ALLOC_SIZE;
 	m->nr_alloc++;
 	return off * PCPU_MIN_ALLOC_SIZE;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Bulk allocation and free (not in the kernel)                                              */
+/* ---------------------------------------------------------------------------------------- */
+
+/*
+ * How many objects of @bits granules, one every @stride granules from @off, fit in the free
+ * run that starts the first of them (found free, and populated for @pop_only), on populated
+ * blocks for @pop_only; at most @max. Looks no further than the last object it could count.
+ */
+static int am_carve_count(const struct pcpu_area_map *m, int off, int bits, int stride,
+			  bool pop_only, int max)
+{
+	int lim = m->map_bits, end;
+
+	if (max - 1 < (m->map_bits - off) / stride)
+		lim = off + (max - 1) * stride + bits;
+	end = am_next_bit(m->alloc_map, am_min(lim, m->map_bits), off + bits);
+	if (pop_only)
+		end = am_min(end, am_next_zero(m->populated, m->nr_blocks, off / m->block_bits) *
+					  m->block_bits);
+	return am_min(max, (end - off - bits) / stride + 1);
+}
+
+/*
+ * Allocate @n objects of @bits granules, one every @stride granules from @off, all inside
+ * one free run: the bits and boundaries of each, then the metadata once. Packed objects
+ * (@stride == @bits, or just one) make one allocated span, and the metadata follow it as
+ * they would one allocation of the span (for one object, exactly what am_mark_alloc()
+ * does); with gaps between them, every block touched is rebuilt.
+ */
+static void am_mark_many(struct pcpu_area_map *m, int off, int bits, int stride, int n)
+{
+	struct pcpu_block_md *c = &m->chunk_md;
+	int end = off + (n - 1) * stride + bits;
+	bool packed = stride == bits || n == 1;
+	int bb = m->block_bits;
+	int i, p;
+
+	if (packed)
+		am_bitmap_fill(m->alloc_map, off, end - off, true);
+	/* Boundaries: each object's start and end; none inside an object. */
+	am_bitmap_fill(m->bound_map, off, end - off, false);
+	for (i = 0, p = off; i < n; i++, p += stride) {
+		if (!packed)
+			am_bitmap_fill(m->alloc_map, p, bits, true);
+		am_set_bit(m->bound_map, p);
+		am_set_bit(m->bound_map, p + bits);
+	}
+
+	if (off == c->first_free)
+		c->first_free = am_next_zero(m->alloc_map, m->map_bits, off);
+	if (packed) {
+		am_hint_alloc(m, off, end - off);
+	} else {
+		for (i = off / bb; i <= (end - 1) / bb; i++)
+			am_block_rebuild(m, i);
+		am_chunk_hint_alloc(m, off, end);
+	}
+	m->free_bytes -= n * bits * PCPU_MIN_ALLOC_SIZE;
+	m->nr_alloc += n;
+}
+
+/* Insertion sort: each run's offsets come in order, and the runs nearly always do too. */
+static void am_sort_offs(int *offs, int n)
+{
+	int i, j, v;
+
+	for (i = 1; i < n; i++) {
+		v = offs[i];
+		for (j = i; j > 0 && offs[j - 1] > v; j--)
+			offs[j] = offs[j - 1];
+		offs[j] = v;
+	}
+}
+
+/* Check and convert a request as pcpu_am_alloc() does: granules and granule alignment. */
+static bool am_request(const struct pcpu_area_map *m, int size, int align, int *bits, int *abits)
+{
+	if (size <= 0 || size > m->map_bits * PCPU_MIN_ALLOC_SIZE)
+		return false;
+	if (align <= 0 || (align & (align - 1)) || align > m->block_bits * PCPU_MIN_ALLOC_SIZE)
+		return false;
+	if (align < PCPU_MIN_ALLOC_SIZE)
+		align = PCPU_MIN_ALLOC_SIZE;
+	*bits = (size + PCPU_MIN_ALLOC_SIZE - 1) / PCPU_MIN_ALLOC_SIZE;
+	*abits = align / PCPU_MIN_ALLOC_SIZE;
+	return true;
+}
+
+int pcpu_am_alloc_many(struct pcpu_area_map *m, int size, int align, bool pop_only, int max,
+		       int *offs)
+{
+	int bits, abits, stride, start, off, n = 0, k, i;
+	bool sorted = true;
+
+	if (max <= 0 || !am_request(m, size, align, &bits, &abits))
+		return 0;
+	stride = AM_ALIGN(bits, abits);
+	while (n < max) {
+		/* The first object goes exactly where pcpu_am_alloc() would put it. */
+		start = am_find_block_fit(m, bits, abits, pop_only);
+		if (start < 0)
+			break;
+		off = am_find_area(m, bits, abits, start, pop_only);
+		if (off < 0)
+			break;
+		/* The rest follow it at the next aligned starts, as far as its run goes. */
+		k = am_carve_count(m, off, bits, stride, pop_only, max - n);
+		am_mark_many(m, off, bits, stride, k);
+		if (n && offs[n - 1] > off * PCPU_MIN_ALLOC_SIZE)
+			sorted = false;
+		for (i = 0; i < k; i++)
+			offs[n++] = (off + i * stride) * PCPU_MIN_ALLOC_SIZE;
+	}
+	if (!sorted)
+		am_sort_offs(offs, n);
+	return n;
+}
+
+/*
+ * The chunk's edge runs from the block metadata (the free path's chunk walk only learns of
+ * runs the blocks' hints vouch for, which need not include the edges).
+ */
+static void am_chunk_edges(struct pcpu_area_map *m)
+{
+	struct pcpu_block_md *c = &m->chunk_md;
+	int bb = m->block_bits;
+	int i;
+
+	c->left_free = 0;
+	for (i = 0; i < m->nr_blocks; i++) {
+		c->left_free += m->md_blocks[i].left_free;
+		if (m->md_blocks[i].left_free != bb)
+			break;
+	}
+	c->right_free = 0;
+	for (i = m->nr_blocks - 1; i >= 0; i--) {
+		c->right_free += m->md_blocks[i].right_free;
+		if (m->md_blocks[i].right_free != bb)
+			break;
+	}
+}
+
+int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n)
+{
+	struct pcpu_block_md *c = &m->chunk_md;
+	int bb = m->block_bits;
+	int i, j, bit, bits, freed = 0, ps, pe;
+
+	/* All or nothing: check every offset before changing anything. */
+	for (i = 0; i < n; i++)
+		if ((i && offs[i] <= offs[i - 1]) || !pcpu_am_is_alloc_start(m, offs[i]))
+			return -1;
+	if (n <= 0)
+		return 0;
+
+	ps = pe = offs[0] / PCPU_MIN_ALLOC_SIZE / bb;
+	for (i = 0; i < n; i++) {
+		bit = offs[i] / PCPU_MIN_ALLOC_SIZE;
+		bits = am_next_bit(m->bound_map, m->map_bits + 1, bit + 1) - bit;
+		am_bitmap_fill(m->alloc_map, bit, bits, false);
+		freed += bits;
+		/* Blocks [ps, pe] wait for a rebuild until no later area can touch them. */
+		if (bit / bb > pe) {
+			for (j = ps; j <= pe; j++)
+				am_block_rebuild(m, j);
+			ps = bit / bb;
+		}
+		pe = (bit + bits - 1) / bb;
+	}
+	for (j = ps; j <= pe; j++)
+		am_block_rebuild(m, j);
+
+	m->free_bytes += freed * PCPU_MIN_ALLOC_SIZE;
+	m->nr_alloc -= n;
+	c->first_free = am_min(c->first_free, offs[0] / PCPU_MIN_ALLOC_SIZE);
+	am_chunk_edges(m);
+	/* Runs grew and merged all over: both chunk hints again, from nothing. */
+	c->scan_hint = 0;
+	am_chunk_refresh(m, true);
+	return freed * PCPU_MIN_ALLOC_SIZE;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -823,15 +1064,8 @@ int pcpu_am_alloc(struct pcpu_area_map *m, int size, int align, bool pop_only)
 {
 	int bits, start;
 
-	if (size <= 0 || size > m->map_bits * PCPU_MIN_ALLOC_SIZE)
+	if (!am_request(m, size, align, &bits, &align))
 		return -1;
-	if (align <= 0 || (align & (align - 1)) || align > m->block_bits * PCPU_MIN_ALLOC_SIZE)
-		return -1;
-	if (align < PCPU_MIN_ALLOC_SIZE)
-		align = PCPU_MIN_ALLOC_SIZE;
-
-	bits = (size + PCPU_MIN_ALLOC_SIZE - 1) / PCPU_MIN_ALLOC_SIZE;
-	align /= PCPU_MIN_ALLOC_SIZE;
 	start = am_find_block_fit(m, bits, align, pop_only);
 	if (start < 0)
 		return -1;

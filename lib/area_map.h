@@ -80,11 +80,36 @@ void pcpu_am_destroy(struct pcpu_area_map *m);
 int pcpu_am_alloc(struct pcpu_area_map *m, int size, int align, bool pop_only);
 
 /*
+ * pcpu_am_alloc_many - not in the kernel: up to @max allocations of @size bytes aligned to
+ * @align (as for pcpu_am_alloc()), each an allocation of its own (freeable with
+ * pcpu_am_free(), counted in nr_alloc), their byte offsets stored in @offs in increasing
+ * order. The first goes where pcpu_am_alloc() would put it, the next ones at the following
+ * aligned starts of the same free run while they fit (on populated pages for @pop_only);
+ * then the next run is searched the same way. The block and chunk metadata are updated once
+ * per run taken, not once per object. The map ends in a state that as many pcpu_am_alloc()
+ * calls could have left (pcpu_am_verify() holds).
+ * Return: the number allocated, 0 to @max; 0 for a bad request or @max <= 0. Fewer than
+ * @max only when pcpu_am_alloc() with the same arguments would now fail.
+ */
+int pcpu_am_alloc_many(struct pcpu_area_map *m, int size, int align, bool pop_only, int max,
+		       int *offs);
+
+/*
  * pcpu_am_free - the kernel's pcpu_free_area(): free the allocation starting at byte @off.
  * Return: the bytes freed, or -1 if @off is not the start of a live allocation (the map is
  * then unchanged): this is libpcpu's invalid/double-free check.
  */
 int pcpu_am_free(struct pcpu_area_map *m, int off);
+
+/*
+ * pcpu_am_free_many - not in the kernel: free the @n allocations starting at the byte
+ * offsets @offs, which must be strictly increasing. The metadata of each block touched are
+ * rebuilt once, the chunk hints once (a walk of every block: worth it for a batch, not for
+ * one area).
+ * Return: the bytes freed in all, 0 when @n <= 0, or -1 if some offset is not the start of
+ * a live allocation or the offsets are not strictly increasing (the map is then unchanged).
+ */
+int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n);
 
 /* pcpu_am_is_alloc_start - true when byte @off starts a live allocation. O(1). */
 bool pcpu_am_is_alloc_start(const struct pcpu_area_map *m, int off);

@@ -305,8 +305,22 @@ void pcpu_reintegrate_chunk(struct pcpu_chunk *c)
 /* Allocation and free in the maps                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
-int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out)
+/* One or @max allocations from @c's map: pcpu_am_alloc() itself for one. */
+static int chunk_alloc_many(struct pcpu_chunk *c, int size, int align, bool pop_only, int max,
+			    int *offs)
 {
+	if (max == 1) {
+		offs[0] = pcpu_am_alloc(&c->map, size, align, pop_only);
+		return offs[0] >= 0;
+	}
+	return pcpu_am_alloc_many(&c->map, size, align, pop_only, max, offs);
+}
+
+int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int max, int *offs,
+			       struct pcpu_chunk **out)
+{
+	if (max <= 0)
+		return 0;
 	for (int slot = pcpu_size_to_slot(size); slot <= pcpu_free_slot; slot++) {
 		struct list_head *h = &sets[set].slots[slot], *p, *n;
 
@@ -314,10 +328,10 @@ int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pc
 			struct pcpu_chunk *c = list_entry(p, struct pcpu_chunk, list);
 			int before = c->map.nr_empty_pop_pages;
 			int oslot = c->slot;
-			int off;
+			int got;
 
-			off = pcpu_am_alloc(&c->map, size, align, pop_only);
-			if (off < 0) {
+			got = chunk_alloc_many(c, size, align, pop_only, max, offs);
+			if (!got) {
 				/* Small or badly aligned requests stop rescanning it. */
 				if (slot < PCPU_SLOT_FAIL_THRESHOLD)
 					chunk_move(c, 0, false);
@@ -333,10 +347,19 @@ int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pc
 				pcpu_reintegrate_chunk(c);
 			pcpu_chunk_relocate(c, oslot);
 			*out = c;
-			return off;
+			return got;
 		}
 	}
-	return -1;
+	return 0;
+}
+
+int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out)
+{
+	int off;
+
+	if (!pcpu_alloc_many_from_slots(set, size, align, pop_only, 1, &off, out))
+		return -1;
+	return off;
 }
 
 /* kernel: pcpu_free_area() + relocation */

@@ -143,6 +143,19 @@ int pcpu_set_nr_chunks(int set);
 int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out);
 
 /*
+ * pcpu_alloc_many_from_slots - up to @max allocations of @size bytes aligned to @align, all
+ * from one chunk of @set: the first the slot walk of pcpu_alloc_from_slots() finds that
+ * fits one (with the same moves of chunks that fit none, and the same reintegration and
+ * relocation of the one that does). Their offsets go to @offs, in increasing order, the
+ * chunk to *@out; pcpu_am_alloc_many() takes them, its metadata work once per free run.
+ * Like pcpu_alloc_from_slots(), it counts nothing in pcpu_gstats: the caller does (the
+ * front counts objects when it hands them out). pcpu_lock held.
+ * Return the number allocated, 0 when no chunk fits one.
+ */
+int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int max, int *offs,
+			       struct pcpu_chunk **out);
+
+/*
  * pcpu_free_area_locked - free the allocation at @off of @c in its map, relocating the
  * chunk (kernel: pcpu_free_area()); for areas that are zero in every unit. The caller
  * validated @off. pcpu_lock held. Return the bytes freed.

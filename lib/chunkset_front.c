@@ -238,31 +238,64 @@ static void *hand_out(uintptr_t h, int k, void *call_site)
 }
 
 /*
+ * Cache the @nr objects of class @k at @offs of @c, just allocated from the map, into
+ * @got. Return how many; fewer when the chunk is not in the handle map (it could not be
+ * registered): the rest went straight back to the map.
+ */
+static unsigned cache_batch(int k, struct pcpu_chunk *c, const int *offs, int nr,
+			    uintptr_t *got)
+{
+	struct pcpu_hmeta *m = pcpu_hmap_lookup((uintptr_t)c->base + (uintptr_t)offs[0]);
+	uint32_t gen;
+	int i, j;
+
+	for (i = 0; i < nr; i++) {
+		uintptr_t addr = (uintptr_t)c->base + (uintptr_t)offs[i];
+		/* One lookup for the batch: a chunk's objects share its meta. */
+		uint8_t *s = m ? pcpu_hmap_state(m, addr, &gen) : NULL;
+
+		if (!s)
+			s = state_of(addr, NULL);
+		if (!s) {
+			/* A chunk the map could not register: not cacheable, straight back. */
+			for (j = i; j < nr; j++)
+				pcpu_front_return_locked(c, offs[j]);
+			break;
+		}
+		__atomic_store_n(s, (uint8_t)(ST_CACHED | k), __ATOMIC_RELAXED);
+		got[i] = (uintptr_t)pcpu_handle_of(c, offs[i]);
+	}
+	return (unsigned)i;
+}
+
+static void return_all(int k, const uintptr_t *objs, size_t n);
+
+/*
  * A ready list ran dry: take a batch of the class from the map's populated free space
- * (free space is zero in every unit), keep one, cache the rest. Return the one, or 0.
+ * (free space is zero in every unit), keep one, cache the rest. The map hands them out a
+ * chunk at a time (pcpu_alloc_many_from_slots()), its metadata updated once per free run
+ * rather than once per object. Return the one, or 0.
  */
 static uintptr_t refill(int k)
 {
 	uintptr_t got[RECYCLE_MAX];
+	int offs[RECYCLE_MAX];
 	unsigned want = batch[k], n = 0;
 	bool low;
 
 	pthread_mutex_lock(&pcpu_lock);
 	while (n < want) {
 		struct pcpu_chunk *c;
-		int off = pcpu_alloc_from_slots(0, csize(k), calign(k), true, &c);
-		uint8_t *s;
+		int nr = pcpu_alloc_many_from_slots(0, csize(k), calign(k), true, (int)(want - n),
+						    offs, &c);
+		unsigned cached;
 
-		if (off < 0)
+		if (!nr)
 			break;
-		s = state_of((uintptr_t)c->base + (uintptr_t)off, NULL);
-		if (!s) {
-			/* A chunk the map could not register: not cacheable, straight back. */
-			pcpu_front_return_locked(c, off);
+		cached = cache_batch(k, c, offs, nr, got + n);
+		n += cached;
+		if (cached < (unsigned)nr)
 			break;
-		}
-		__atomic_store_n(s, (uint8_t)(ST_CACHED | k), __ATOMIC_RELAXED);
-		got[n++] = (uintptr_t)pcpu_handle_of(c, off);
 	}
 	refilled[k] += n;
 	/* kernel: the LOW check at the end of pcpu_alloc(), as the map's own path does */
@@ -270,12 +303,11 @@ static uintptr_t refill(int k)
 	pthread_mutex_unlock(&pcpu_lock);
 	if (low)
 		pcpu_balance_kick(false);
-	for (unsigned i = 1; i < n; i++) {
-		if (pcpu_front_push(&front, READY(k), got[i]) < 0) {
-			pthread_mutex_lock(&pcpu_lock);
-			return_locked(got[i], k);
-			pthread_mutex_unlock(&pcpu_lock);
-		}
+	if (n > 1) {
+		size_t done = 1 + pcpu_front_push_many(&front, READY(k), got + 1, n - 1);
+
+		if (done < n)
+			return_all(k, got + done, n - done); /* the depot is full */
 	}
 	return n ? got[0] : 0;
 }
@@ -296,7 +328,6 @@ static void note_size(size_t size)
 }
 
 static void zero_dirty(int k, uintptr_t *objs, size_t n);
-static void return_all(int k, const uintptr_t *objs, size_t n);
 
 /*
  * A ready list ran dry: zero a batch of this class's freed objects here, this CPU's first,

@@ -7,8 +7,11 @@
  *
  * Header (4 bytes): block size and block count, head offset, tail offset, populated.
  * Ops (opcode byte, then operands):
- *   0-2  alloc: size (2 bytes), align (1 byte); opcode bit 4 = large sizes, bit 5 = pop_only
- *   3-4  free the k-th live allocation (1 byte)
+ *   0-2  alloc: size (2 bytes), align (1 byte); opcode bit 4 = large sizes, bit 5 = pop_only;
+ *        with bit 3, alloc_many: one more byte, the batch's maximum less one
+ *   3-4  free the k-th live allocation (1 byte); with bit 3, free_many (1 byte): bits 0-1 pick
+ *        every (1 + b)-th live allocation, bits 2-6 where to start; bit 7: a batch with one
+ *        bad entry (a repeat or a non-start), which must be rejected
  *   5    free an offset that is not a live start (2 bytes)
  *   6    populate a block (1 byte)
  *   7    depopulate a block if it is entirely free (1 byte)
@@ -52,9 +55,36 @@ static void fz_check(int err)
 	__builtin_trap();
 }
 
+/* free_many: every (1 + (b & 3))-th live allocation from the (b >> 2)-th; bit 7 spoils it. */
+static void fz_free_many(struct am_model *md, struct pcpu_area_map *m, int b)
+{
+	static int sel[256], offs[8];
+	int step = 1 + (b & 3), n = 0, i;
+
+	if (b & 0x80) {
+		/* Live starts in order, then a repeat of the last or an offset just past it. */
+		for (i = 0; i < md->nlive && n < 7; i++)
+			offs[n++] = md->live[i].off;
+		qsort(offs, n, sizeof(int), amm_cmp_int);
+		if (n && b & 1) {
+			offs[n] = offs[n - 1];
+		} else {
+			offs[n] = (n ? offs[n - 1] : md->start) + 1 + (b >> 1 & 15);
+			if (amm_is_live(md, offs[n]))
+				return;
+		}
+		fz_check(amm_bad_free_many(m, offs, n + 1, fz_why, sizeof(fz_why)));
+		return;
+	}
+	for (i = (b >> 2) % step; i < md->nlive && n < 256; i += step)
+		sel[n++] = i;
+	fz_check(amm_free_many(md, m, sel, n, fz_why, sizeof(fz_why)));
+}
+
 static int fz_op(struct am_model *md, struct pcpu_area_map *m, int op, struct fz_in *in)
 {
-	int a, b, size, align, ret;
+	static int offs[256];
+	int a, b, c = 0, size, align, ret;
 	bool pop_only;
 
 	switch (op & 7) {
@@ -63,11 +93,19 @@ static int fz_op(struct am_model *md, struct pcpu_area_map *m, int op, struct fz
 	case 2:
 		a = fz_u16(in);
 		b = fz_byte(in);
-		if (a < 0 || b < 0)
+		if (op & 0x08)
+			c = fz_byte(in);
+		if (a < 0 || b < 0 || c < 0)
 			return -1;
 		size = op & 0x10 ? 1 + a % (md->unit + 8) : 1 + a % 260;
 		align = 1 << (b % 14);
 		pop_only = op & 0x20;
+		if (op & 0x08) {
+			ret = pcpu_am_alloc_many(m, size, align, pop_only, c + 1, offs);
+			fz_check(amm_alloc_many(md, m, size, align, pop_only, c + 1, ret, offs,
+						true, fz_why, sizeof(fz_why)));
+			break;
+		}
 		ret = pcpu_am_alloc(m, size, align, pop_only);
 		fz_check(amm_alloc(md, m, size, align, pop_only, ret, fz_why, sizeof(fz_why)));
 		break;
@@ -76,6 +114,10 @@ static int fz_op(struct am_model *md, struct pcpu_area_map *m, int op, struct fz
 		a = fz_byte(in);
 		if (a < 0)
 			return -1;
+		if (op & 0x08) {
+			fz_free_many(md, m, a);
+			break;
+		}
 		if (!md->nlive)
 			break;
 		a %= md->nlive;

@@ -11,6 +11,10 @@
  *   entirely free blocks (populated ones for pop_only) exist to hold it at a block start;
  * - a free returns exactly the allocated size; anything that is not a live start is
  *   rejected with the map left byte for byte as it was;
+ * - a bulk allocation (pcpu_am_alloc_many) returns increasing offsets, each judged as one
+ *   allocation, and stops short of its maximum only where a single allocation on the
+ *   resulting map fails (tried on a copy); a bulk free (pcpu_am_free_many) returns the sum
+ *   of the sizes, or rejects the whole batch with the map unchanged;
  * - counters and bitmaps agree with the model, and pcpu_am_verify() passes.
  *
  * Every check returns 0, or -1 with a reason in the caller's buffer.
@@ -369,6 +373,123 @@ static inline int amm_bad_free(const struct am_model *md, struct pcpu_area_map *
 		return amm_fail(why, len, "free(%d) of no allocation returned %d", off, ret);
 	if (!same)
 		return amm_fail(why, len, "rejected free(%d) changed the map", off);
+	return 0;
+}
+
+/*
+ * Judge pcpu_am_alloc_many(m, size, align, pop_only, max, offs) == @ret, @m being the map
+ * after the call, and record what it allocated. A short batch must leave no entirely free
+ * blocks that could hold one more; with @check_short, pcpu_am_alloc() on a copy of @m must
+ * fail too (the function's promise).
+ */
+static inline int amm_alloc_many(struct am_model *md, const struct pcpu_area_map *m, int size,
+				 int align, bool pop_only, int max, int ret, const int *offs,
+				 bool check_short, char *why, size_t len)
+{
+	struct pcpu_area_map t;
+	int i, one;
+
+	if (!amm_valid_request(md, size, align) || max <= 0) {
+		if (ret != 0)
+			return amm_fail(why, len, "invalid alloc_many(%d, %d, max %d) returned %d",
+					size, align, max, ret);
+		return 0;
+	}
+	if (ret < 0 || ret > max)
+		return amm_fail(why, len, "alloc_many(%d, %d, max %d) returned %d", size, align,
+				max, ret);
+	for (i = 0; i < ret; i++) {
+		if (i && offs[i] <= offs[i - 1])
+			return amm_fail(why, len, "alloc_many(%d, %d): offs[%d] = %d after %d",
+					size, align, i, offs[i], offs[i - 1]);
+		if (offs[i] < 0)
+			return amm_fail(why, len, "alloc_many(%d, %d): offs[%d] = %d", size, align,
+					i, offs[i]);
+		if (amm_alloc(md, m, size, align, pop_only, offs[i], why, len))
+			return -1;
+	}
+	if (ret == max)
+		return 0;
+	/* Short: no single allocation may fit in what is left. */
+	if (amm_blocks_fit(md, (size + 3) / 4, pop_only))
+		return amm_fail(why, len, "alloc_many(%d, %d, pop_only %d, max %d) = %d "
+				"with enough free blocks", size, align, pop_only, max, ret);
+	if (!check_short)
+		return 0;
+	if (am_clone(&t, m)) {
+		pcpu_am_destroy(&t);
+		return amm_fail(why, len, "out of memory");
+	}
+	one = pcpu_am_alloc(&t, size, align, pop_only);
+	pcpu_am_destroy(&t);
+	if (one >= 0)
+		return amm_fail(why, len, "alloc_many(%d, %d, pop_only %d, max %d) = %d, "
+				"but alloc then gave %d", size, align, pop_only, max, ret, one);
+	return 0;
+}
+
+/* Sort ints (the live allocations picked for a bulk free). */
+static inline int amm_cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Free the live allocations whose indexes are @which[0..n) (distinct) with one
+ * pcpu_am_free_many() and judge it; the model forgets them.
+ */
+static inline int amm_free_many(struct am_model *md, struct pcpu_area_map *m, const int *which,
+				int n, char *why, size_t len)
+{
+	int *offs = malloc(sizeof(int) * (n > 0 ? n : 1));
+	int i, j, ret, sum = 0;
+
+	if (!offs)
+		return amm_fail(why, len, "out of memory");
+	for (i = 0; i < n; i++) {
+		offs[i] = md->live[which[i]].off;
+		sum += md->live[which[i]].size;
+	}
+	qsort(offs, n, sizeof(int), amm_cmp_int);
+	ret = pcpu_am_free_many(m, offs, n);
+	if (ret != sum) {
+		free(offs);
+		return amm_fail(why, len, "free_many of %d areas (%d bytes) returned %d", n, sum,
+				ret);
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < md->nlive; j++)
+			if (md->live[j].off == offs[i])
+				break;
+		amm_mark(md, md->live[j].off / 4, md->live[j].size / 4, 0);
+		md->live[j] = md->live[--md->nlive];
+	}
+	free(offs);
+	return 0;
+}
+
+/*
+ * Try pcpu_am_free_many() on @offs, which holds something the call must reject (not a live
+ * start, a repeat, out of order): it must return -1 and leave @m exactly as it was.
+ */
+static inline int amm_bad_free_many(struct pcpu_area_map *m, const int *offs, int n, char *why,
+				    size_t len)
+{
+	struct am_snap s;
+	int ret;
+	bool same;
+
+	if (amm_snap_take(&s, m))
+		return amm_fail(why, len, "out of memory");
+	ret = pcpu_am_free_many(m, offs, n);
+	same = amm_snap_equal(&s, m);
+	amm_snap_drop(&s);
+	if (ret != -1)
+		return amm_fail(why, len, "bad free_many of %d offsets returned %d", n, ret);
+	if (!same)
+		return amm_fail(why, len, "rejected free_many changed the map");
 	return 0;
 }
 

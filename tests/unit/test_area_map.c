@@ -5,7 +5,7 @@
  *
  * Environment: PCPU_TEST_SEED (random streams, default 12345), PCPU_AM_OPS (length of the
  * random run, default 3M), PCPU_AM_DEPTH (exhaustive depth, default 6: about 13 s; 7 takes
- * about a minute).
+ * about a minute; the alphabets with bulk operations go one level less deep).
  */
 #include <check.h>
 #include <errno.h>
@@ -297,6 +297,235 @@ START_TEST(test_invalid_free)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
+/* Bulk allocation and free                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* alloc_many on @m and @md, judged (a short batch also against a single alloc). */
+static int many(struct pcpu_area_map *m, struct am_model *md, int size, int align, bool pop_only,
+		int max, int *offs)
+{
+	int ret = pcpu_am_alloc_many(m, size, align, pop_only, max, offs);
+
+	CHECK_OK(amm_alloc_many(md, m, size, align, pop_only, max, ret, offs, true, why,
+				sizeof(why)));
+	CHECK_OK(amm_compare(md, m, why, sizeof(why)));
+	return ret;
+}
+
+START_TEST(test_alloc_many_basic)
+{
+	static int offs[20000];
+	struct pcpu_area_map m;
+	struct am_model md;
+	int i, n;
+
+	ck_assert_int_eq(pcpu_am_init(&m, 4 * 4096, 4096, 0, 0, true), 0);
+	ck_assert_int_eq(amm_init(&md, 4 * 4096, 4096, 0, 0, true), 0);
+	/* Packed: one run, consecutive objects. */
+	ck_assert_int_eq(many(&m, &md, 8, 8, false, 100, offs), 100);
+	for (i = 0; i < 100; i++)
+		REQUIRE(offs[i] == 8 * i);
+	ck_assert_int_eq(m.nr_alloc, 100);
+	ck_assert_int_eq(m.free_bytes, 4 * 4096 - 800);
+	ck_assert_int_eq(m.nr_empty_pop_pages, 3);
+	/* With gaps: 12 bytes aligned 8 leave a 4-byte hole after each. */
+	ck_assert_int_eq(many(&m, &md, 12, 8, false, 10, offs), 10);
+	for (i = 0; i < 10; i++)
+		REQUIRE(offs[i] == 800 + 16 * i);
+	/* The holes are free space like any other: the next small request takes the first. */
+	n = pcpu_am_alloc(&m, 4, 4, false);
+	ck_assert_int_eq(n, 812);
+	CHECK_OK(amm_alloc(&md, &m, 4, 4, false, n, why, sizeof(why)));
+	/* Each object is its own allocation. */
+	ck_assert_int_eq(pcpu_am_free(&m, 816), 12);
+	CHECK_OK(amm_free(&md, 100 + 1, 12, why, sizeof(why)));
+	CHECK_OK(amm_compare(&md, &m, why, sizeof(why)));
+	/* Across blocks, packed and with gaps. */
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, 2000, offs), 2000);
+	ck_assert_int_eq(many(&m, &md, 20, 8, false, 300, offs), 300);
+	/* More than fits: the map fills up (4-byte objects take every hole). */
+	n = many(&m, &md, 4, 4, false, 20000, offs);
+	ck_assert_int_lt(n, 20000);
+	ck_assert_int_eq(m.free_bytes, 0);
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, 1, offs), 0);
+	/* Bad requests allocate nothing. */
+	ck_assert_int_eq(pcpu_am_free(&m, 0), 8);
+	CHECK_OK(amm_free(&md, 0, 8, why, sizeof(why)));
+	ck_assert_int_eq(many(&m, &md, 0, 4, false, 1, offs), 0);
+	ck_assert_int_eq(many(&m, &md, 4, 3, false, 1, offs), 0);
+	ck_assert_int_eq(many(&m, &md, 4, 8192, false, 1, offs), 0);
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, 0, offs), 0);
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, -1, offs), 0);
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, 1, offs), 1);
+	ck_assert_int_eq(offs[0], 0);
+	amm_destroy(&md);
+	pcpu_am_destroy(&m);
+}
+END_TEST
+
+/* pop_only stays on populated blocks; a region map's edges are never handed out. */
+START_TEST(test_alloc_many_pop_region)
+{
+	static int offs[5000];
+	struct pcpu_area_map m;
+	struct am_model md;
+	int i, n;
+
+	ck_assert_int_eq(pcpu_am_init(&m, 4 * 4096, 4096, 0, 0, false), 0);
+	ck_assert_int_eq(amm_init(&md, 4 * 4096, 4096, 0, 0, false), 0);
+	ck_assert_int_eq(many(&m, &md, 16, 16, true, 10, offs), 0);
+	pcpu_am_populated(&m, 1, 2);
+	amm_populate(&md, 1, true);
+	amm_populate(&md, 2, true);
+	n = many(&m, &md, 16, 16, true, 5000, offs);
+	ck_assert_int_eq(n, 512);
+	for (i = 0; i < n; i++)
+		REQUIRE(offs[i] == 4096 + 16 * i);
+	ck_assert_int_eq(m.nr_empty_pop_pages, 0);
+	/* Not pop_only: the unpopulated blocks serve too. */
+	ck_assert_int_eq(many(&m, &md, 16, 16, false, 5000, offs), 512);
+	amm_destroy(&md);
+	pcpu_am_destroy(&m);
+
+	/* A static head of 100 bytes and an unused tail of 36: an aligned start after it. */
+	ck_assert_int_eq(pcpu_am_init(&m, 2 * 4096, 4096, 100, 36, true), 0);
+	ck_assert_int_eq(amm_init(&md, 2 * 4096, 4096, 100, 36, true), 0);
+	n = many(&m, &md, 8, 8, false, 5000, offs);
+	ck_assert_int_eq(offs[0], 104);
+	ck_assert_int_eq(n, (2 * 4096 - 36 - 104) / 8);
+	ck_assert_int_eq(m.free_bytes, 4 + 4);
+	ck_assert_int_eq(many(&m, &md, 4, 4, false, 5000, offs), 2);
+	ck_assert_int_eq(m.free_bytes, 0);
+	amm_destroy(&md);
+	pcpu_am_destroy(&m);
+}
+END_TEST
+
+START_TEST(test_free_many)
+{
+	static int offs[3000], sel[3000];
+	struct pcpu_area_map m;
+	struct am_model md;
+	int i, n, bad[3];
+
+	ck_assert_int_eq(pcpu_am_init(&m, 4 * 4096, 4096, 0, 0, true), 0);
+	ck_assert_int_eq(amm_init(&md, 4 * 4096, 4096, 0, 0, true), 0);
+	n = many(&m, &md, 12, 8, false, 3000, offs);
+	ck_assert_int_eq(n, 1024);
+	/* Rejected batches change nothing: out of order, repeated, not a start, an edge. */
+	bad[0] = offs[5], bad[1] = offs[3];
+	CHECK_OK(amm_bad_free_many(&m, bad, 2, why, sizeof(why)));
+	bad[0] = offs[3], bad[1] = offs[3];
+	CHECK_OK(amm_bad_free_many(&m, bad, 2, why, sizeof(why)));
+	bad[0] = offs[3], bad[1] = offs[4] + 4, bad[2] = offs[6];
+	CHECK_OK(amm_bad_free_many(&m, bad, 3, why, sizeof(why)));
+	bad[0] = offs[3], bad[1] = offs[4] + 12;
+	CHECK_OK(amm_bad_free_many(&m, bad, 2, why, sizeof(why)));
+	bad[0] = -4;
+	CHECK_OK(amm_bad_free_many(&m, bad, 1, why, sizeof(why)));
+	ck_assert_int_eq(pcpu_am_free_many(&m, offs, 0), 0);
+	/* Every other one, then the rest: blocks and the chunk come back whole. */
+	for (i = 0; i < md.nlive / 2; i++)
+		sel[i] = 2 * i;
+	CHECK_OK(amm_free_many(&md, &m, sel, md.nlive / 2, why, sizeof(why)));
+	CHECK_OK(amm_compare(&md, &m, why, sizeof(why)));
+	ck_assert_int_eq(pcpu_am_free_many(&m, offs, 2), -1);
+	for (i = 0; i < md.nlive; i++)
+		sel[i] = i;
+	CHECK_OK(amm_free_many(&md, &m, sel, md.nlive, why, sizeof(why)));
+	CHECK_OK(amm_compare(&md, &m, why, sizeof(why)));
+	ck_assert_int_eq(m.nr_alloc, 0);
+	ck_assert_int_eq(m.nr_empty_pop_pages, 4);
+	ck_assert_int_eq(pcpu_am_contig_bytes(&m), 4 * 4096);
+	amm_destroy(&md);
+	pcpu_am_destroy(&m);
+}
+END_TEST
+
+/*
+ * The same objects by single calls and in batches of 128 (what the front's refill takes):
+ * the time each takes, and the maps checked.
+ */
+/* The live allocations of @m in address order, into @offs; return how many. */
+static int live_offs(const struct pcpu_area_map *m, int *offs)
+{
+	int k, nr = 0;
+
+	for (k = 0; k < m->map_bits * 4; k += 4)
+		if (pcpu_am_is_alloc_start(m, k))
+			offs[nr++] = k;
+	return nr;
+}
+
+START_TEST(test_alloc_many_speed)
+{
+	enum { NMAPS = 16, UNIT = 64 * 1024, BATCH = 128 };
+	static const int sizes[][2] = { { 8, 8 }, { 12, 8 }, { 64, 8 } };
+	static int offs[NMAPS][UNIT / 4], nr[NMAPS];
+	struct pcpu_area_map m[NMAPS];
+	double t0, t_one, t_many, t_free_one, t_free_many;
+	int s, i, k, n, got;
+
+	for (s = 0; s < 3; s++) {
+		int size = sizes[s][0], align = sizes[s][1];
+
+		for (i = 0; i < NMAPS; i++)
+			ck_assert_int_eq(pcpu_am_init(&m[i], UNIT, 4096, 0, 0, true), 0);
+		n = 0;
+		t0 = now();
+		for (i = 0; i < NMAPS; i++)
+			while (pcpu_am_alloc(&m[i], size, align, false) >= 0)
+				n++;
+		t_one = now() - t0;
+		for (i = 0; i < NMAPS; i++)
+			nr[i] = live_offs(&m[i], offs[i]);
+		t0 = now();
+		for (i = 0; i < NMAPS; i++)
+			for (k = nr[i] - 1; k >= 0; k--)
+				REQUIRE(pcpu_am_free(&m[i], offs[i][k]) > 0);
+		t_free_one = now() - t0;
+		for (i = 0; i < NMAPS; i++) {
+			CHECK_OK(pcpu_am_verify(&m[i], why, sizeof(why)));
+			ck_assert_int_eq(m[i].nr_alloc, 0);
+		}
+
+		got = 0;
+		t0 = now();
+		for (i = 0; i < NMAPS; i++) {
+			nr[i] = 0;
+			while ((k = pcpu_am_alloc_many(&m[i], size, align, false, BATCH,
+						       offs[i] + nr[i])) > 0)
+				nr[i] += k;
+			got += nr[i];
+		}
+		t_many = now() - t0;
+		ck_assert_int_eq(got, n);
+		for (i = 0; i < NMAPS; i++)
+			CHECK_OK(pcpu_am_verify(&m[i], why, sizeof(why)));
+		t0 = now();
+		for (i = 0; i < NMAPS; i++) {
+			for (k = 0; k < nr[i]; k += BATCH) {
+				int b = nr[i] - k < BATCH ? nr[i] - k : BATCH;
+
+				REQUIRE(pcpu_am_free_many(&m[i], offs[i] + k, b) > 0);
+			}
+		}
+		t_free_many = now() - t0;
+		for (i = 0; i < NMAPS; i++) {
+			CHECK_OK(pcpu_am_verify(&m[i], why, sizeof(why)));
+			ck_assert_int_eq(m[i].nr_alloc, 0);
+			ck_assert_int_eq(pcpu_am_contig_bytes(&m[i]), UNIT);
+			pcpu_am_destroy(&m[i]);
+		}
+		printf("area_map bulk: %d x %d B align %d: alloc %.1f ns/obj one by one, %.1f in "
+		       "batches of %d; free (LIFO) %.1f ns/obj one by one, %.1f in batches\n",
+		       n, size, align, t_one * 1e9 / n, t_many * 1e9 / n, BATCH,
+		       t_free_one * 1e9 / n, t_free_many * 1e9 / n);
+	}
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
 /* Random operations against the model                                                       */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -332,7 +561,74 @@ static int rnd_align(int block)
 
 struct rnd_stats {
 	long ops, allocs, alloc_fail, frees, bad_frees, pops, verifies;
+	long manys, many_objs, many_short, free_manys, bad_free_manys;
 };
+
+/* Up to 400 objects per batch, mostly small ones (refills). */
+static int rnd_many_max(void)
+{
+	int r = rnd() % 10;
+
+	return r < 3 ? rnd_range(1, 8) : r < 9 ? rnd_range(9, 130) : rnd_range(131, 400);
+}
+
+/* A bulk allocation on @m, judged against @md. */
+static void rnd_alloc_many(struct pcpu_area_map *m, struct am_model *md, int block,
+			   struct rnd_stats *st)
+{
+	static int offs[400];
+	int size = rnd() % 4 ? rnd_range(1, 64) : rnd_size();
+	int align = rnd() % 4 ? 1 << rnd_range(0, 3) : rnd_align(block);
+	bool pop_only = rnd() % 3 == 0;
+	int max = rnd_many_max();
+	int ret = pcpu_am_alloc_many(m, size, align, pop_only, max, offs);
+
+	/* A short batch is checked against a single alloc on a copy: now and then. */
+	CHECK_OK(amm_alloc_many(md, m, size, align, pop_only, max, ret, offs, rnd() % 8 == 0,
+				why, sizeof(why)));
+	st->manys++;
+	st->many_objs += ret;
+	st->many_short += ret < max;
+}
+
+/* A bulk free of up to 200 distinct live allocations, or a batch it must reject. */
+static void rnd_free_many(struct pcpu_area_map *m, struct am_model *md, struct rnd_stats *st)
+{
+	static int sel[200], offs[200];
+	int n, i, j, k;
+
+	if (rnd() % 10 == 0) {
+		/* Sorted live starts with one bad entry: a repeat, a non-start, a swap. */
+		n = md->nlive < 8 ? md->nlive : 8;
+		for (i = 0; i < n; i++)
+			offs[i] = md->live[i].off;
+		qsort(offs, n, sizeof(int), amm_cmp_int);
+		k = rnd() % 3;
+		if (!n || k == 1) {
+			offs[n] = n ? offs[n - 1] + rnd_range(1, 8) : rnd_range(-8, md->unit + 8);
+			if (amm_is_live(md, offs[n]))
+				return;
+			n++;
+		} else if (k == 0) {
+			offs[n] = offs[n - 1];
+			n++;
+		} else if (n > 1) {
+			j = offs[0], offs[0] = offs[1], offs[1] = j;
+		} else {
+			return;
+		}
+		CHECK_OK(amm_bad_free_many(m, offs, n, why, sizeof(why)));
+		st->bad_free_manys++;
+		return;
+	}
+	n = rnd_range(0, md->nlive < 200 ? md->nlive : 200);
+	/* n distinct live allocations, each as likely (selection sampling). */
+	for (i = 0, k = 0; k < n; i++)
+		if ((int)(rnd() % (uint32_t)(md->nlive - i)) < n - k)
+			sel[k++] = i;
+	CHECK_OK(amm_free_many(md, m, sel, n, why, sizeof(why)));
+	st->free_manys++;
+}
 
 static void random_episode(long nops, long verify_all_until, long *step, struct rnd_stats *st)
 {
@@ -361,7 +657,9 @@ static void random_episode(long nops, long verify_all_until, long *step, struct 
 		/* Drift the fill target so the map goes through full and sparse phases. */
 		if (i % 5000 == 0)
 			fill = rnd_range(20, 90);
-		if (r < 10 * fill) {
+		if (r < 10 * fill && rnd() % 8 == 0) {
+			rnd_alloc_many(&m, &md, block, st);
+		} else if (r < 10 * fill) {
 			size = rnd_size();
 			align = rnd_align(block);
 			pop_only = rnd() % 5 == 0;
@@ -375,6 +673,8 @@ static void random_episode(long nops, long verify_all_until, long *step, struct 
 				ret = pcpu_am_free(&m, md.live[k].off);
 				CHECK_OK(amm_free(&md, k, ret, why, sizeof(why)));
 			}
+		} else if (r < 960 && rnd() % 16 == 0) {
+			rnd_free_many(&m, &md, st);
 		} else if (r < 960) {
 			if (!md.nlive)
 				continue;
@@ -437,8 +737,10 @@ START_TEST(test_random)
 		left -= n;
 	}
 	printf("area_map random: seed %ld, %ld ops (%ld allocs, %ld failed, %ld frees, "
-	       "%ld bad frees, %ld populate ops), %ld full verifies, %.1f s\n",
+	       "%ld bad frees, %ld populate ops, %ld alloc_many of %ld objects, %ld short, "
+	       "%ld free_many, %ld bad free_many), %ld full verifies, %.1f s\n",
 	       seed, st.ops, st.allocs, st.alloc_fail, st.frees, st.bad_frees, st.pops,
+	       st.manys, st.many_objs, st.many_short, st.free_manys, st.bad_free_manys,
 	       st.verifies, now() - t0);
 }
 END_TEST
@@ -447,10 +749,17 @@ END_TEST
 /* Exhaustive enumeration on tiny maps                                                       */
 /* ---------------------------------------------------------------------------------------- */
 
-enum { EX_ALLOC, EX_ALLOC_POP, EX_FREE, EX_POPULATE, EX_DEPOPULATE };
+enum {
+	EX_ALLOC, EX_ALLOC_POP, EX_FREE, EX_POPULATE, EX_DEPOPULATE,
+	EX_MANY, EX_MANY_POP, EX_FREE_MANY,
+};
 
+/*
+ * alloc: size, align; many: size, align, max; free: which live (0 first, -1 last, -2 middle);
+ * free_many: 0 every other live allocation, 1 the later half of the live list, 2 all.
+ */
 struct ex_op {
-	int kind, a, b;  /* alloc: size, align; free: which live (0 first, -1 last, -2 middle) */
+	int kind, a, b, c;
 };
 
 struct ex_run {
@@ -458,7 +767,7 @@ struct ex_run {
 	int nops, depth;
 	struct pcpu_area_map *maps;  /* one per level */
 	struct am_model *models;
-	long nodes, allocs_ok, allocs_failed;
+	long nodes, allocs_ok, allocs_failed, manys_short;
 };
 
 static void ex_apply(struct ex_run *r, int level, const struct ex_op *op)
@@ -486,6 +795,29 @@ static void ex_apply(struct ex_run *r, int level, const struct ex_op *op)
 		k = op->a == 0 ? 0 : op->a == -1 ? md->nlive - 1 : md->nlive / 2;
 		CHECK_OK(amm_free(md, k, pcpu_am_free(m, md->live[k].off), why, sizeof(why)));
 		break;
+	case EX_MANY:
+	case EX_MANY_POP: {
+		static int offs[512];
+
+		REQUIRE(op->c <= 512);
+		ret = pcpu_am_alloc_many(m, op->a, op->b, op->kind == EX_MANY_POP, op->c, offs);
+		CHECK_OK(amm_alloc_many(md, m, op->a, op->b, op->kind == EX_MANY_POP, op->c, ret,
+					offs, true, why, sizeof(why)));
+		r->allocs_ok += ret;
+		r->manys_short += ret < op->c;
+		break;
+	}
+	case EX_FREE_MANY: {
+		static int sel[512];
+		int n = 0;
+
+		REQUIRE(md->nlive <= 512);
+
+		for (k = op->a == 1 ? md->nlive / 2 : 0; k < md->nlive; k += op->a ? 1 : 2)
+			sel[n++] = k;
+		CHECK_OK(amm_free_many(md, m, sel, n, why, sizeof(why)));
+		break;
+	}
 	case EX_POPULATE:
 		pcpu_am_populated(m, op->a, 1);
 		amm_populate(md, op->a, true);
@@ -521,7 +853,7 @@ static void ex_run(const char *name, const struct ex_op *ops, int nops, int dept
 		   int block, int head, int tail, bool pop, const struct ex_op *prefix,
 		   int nprefix)
 {
-	struct ex_run r = { ops, nops, depth, NULL, NULL, 0, 0, 0 };
+	struct ex_run r = { ops, nops, depth, NULL, NULL, 0, 0, 0, 0 };
 	double t0 = now();
 	int i;
 
@@ -539,8 +871,9 @@ static void ex_run(const char *name, const struct ex_op *ops, int nops, int dept
 	}
 	ex_walk(&r, 0);
 	printf("area_map exhaustive %s: %d ops, depth %d, %ld sequences checked "
-	       "(%ld allocs ok, %ld failed), %.1f s\n",
-	       name, nops, depth, r.nodes, r.allocs_ok, r.allocs_failed, now() - t0);
+	       "(%ld objects allocated, %ld allocs failed, %ld short batches), %.1f s\n",
+	       name, nops, depth, r.nodes, r.allocs_ok, r.allocs_failed, r.manys_short,
+	       now() - t0);
 	for (i = 0; i <= depth; i++) {
 		pcpu_am_destroy(&r.maps[i]);
 		amm_destroy(&r.models[i]);
@@ -553,10 +886,10 @@ static void ex_run(const char *name, const struct ex_op *ops, int nops, int dept
 START_TEST(test_exhaustive_plain)
 {
 	static const struct ex_op ops[] = {
-		{ EX_ALLOC, 4, 4 },    { EX_ALLOC, 8, 8 },     { EX_ALLOC, 20, 4 },
-		{ EX_ALLOC, 4, 64 },   { EX_ALLOC, 200, 4 },   { EX_ALLOC, 256, 256 },
-		{ EX_ALLOC, 512, 512 }, { EX_ALLOC, 700, 4 },  { EX_FREE, 0, 0 },
-		{ EX_FREE, -1, 0 },    { EX_FREE, -2, 0 },
+		{ EX_ALLOC, 4, 4, 0 },     { EX_ALLOC, 8, 8, 0 },    { EX_ALLOC, 20, 4, 0 },
+		{ EX_ALLOC, 4, 64, 0 },    { EX_ALLOC, 200, 4, 0 },  { EX_ALLOC, 256, 256, 0 },
+		{ EX_ALLOC, 512, 512, 0 }, { EX_ALLOC, 700, 4, 0 },  { EX_FREE, 0, 0, 0 },
+		{ EX_FREE, -1, 0, 0 },     { EX_FREE, -2, 0, 0 },
 	};
 	ex_run("plain 3x512", ops, 11, (int)env_long("PCPU_AM_DEPTH", 6), 3 * 512, 512, 0, 0,
 	       true, NULL, 0);
@@ -567,21 +900,21 @@ END_TEST
 START_TEST(test_exhaustive_fragmented)
 {
 	static const struct ex_op ops[] = {
-		{ EX_ALLOC, 4, 4 },    { EX_ALLOC, 8, 8 },    { EX_ALLOC, 12, 16 },
-		{ EX_ALLOC, 100, 4 },  { EX_ALLOC, 512, 512 }, { EX_ALLOC, 600, 4 },
-		{ EX_FREE, 0, 0 },     { EX_FREE, -1, 0 },    { EX_FREE, -2, 0 },
+		{ EX_ALLOC, 4, 4, 0 },     { EX_ALLOC, 8, 8, 0 },     { EX_ALLOC, 12, 16, 0 },
+		{ EX_ALLOC, 100, 4, 0 },   { EX_ALLOC, 512, 512, 0 }, { EX_ALLOC, 600, 4, 0 },
+		{ EX_FREE, 0, 0, 0 },      { EX_FREE, -1, 0, 0 },     { EX_FREE, -2, 0, 0 },
 	};
 	struct ex_op prefix[200];
 	int n = 0, i;
 
 	for (i = 0; i < 96; i++)
-		prefix[n++] = (struct ex_op){ EX_ALLOC, 8, 4 };
+		prefix[n++] = (struct ex_op){ EX_ALLOC, 8, 4, 0 };
 	/*
 	 * Free 32 from the middle of the live list (the model removes by swapping in the last
 	 * one, so this scatters 8-byte holes over the first 768 bytes).
 	 */
 	for (i = 0; i < 32; i++)
-		prefix[n++] = (struct ex_op){ EX_FREE, -2, 0 };
+		prefix[n++] = (struct ex_op){ EX_FREE, -2, 0, 0 };
 	ex_run("fragmented 3x512", ops, 9, (int)env_long("PCPU_AM_DEPTH", 6), 3 * 512, 512, 0, 0,
 	       true, prefix, n);
 }
@@ -591,15 +924,66 @@ END_TEST
 START_TEST(test_exhaustive_region_pop)
 {
 	static const struct ex_op ops[] = {
-		{ EX_ALLOC, 4, 4 },       { EX_ALLOC_POP, 8, 8 }, { EX_ALLOC_POP, 300, 4 },
-		{ EX_ALLOC, 512, 512 },   { EX_ALLOC_POP, 520, 4 }, { EX_ALLOC, 40, 32 },
-		{ EX_FREE, 0, 0 },        { EX_FREE, -1, 0 },     { EX_POPULATE, 1, 0 },
-		{ EX_DEPOPULATE, 1, 0 },  { EX_POPULATE, 2, 0 },  { EX_DEPOPULATE, 3, 0 },
+		{ EX_ALLOC, 4, 4, 0 },      { EX_ALLOC_POP, 8, 8, 0 },  { EX_ALLOC_POP, 300, 4, 0 },
+		{ EX_ALLOC, 512, 512, 0 },  { EX_ALLOC_POP, 520, 4, 0 }, { EX_ALLOC, 40, 32, 0 },
+		{ EX_FREE, 0, 0, 0 },       { EX_FREE, -1, 0, 0 },      { EX_POPULATE, 1, 0, 0 },
+		{ EX_DEPOPULATE, 1, 0, 0 }, { EX_POPULATE, 2, 0, 0 },   { EX_DEPOPULATE, 3, 0, 0 },
 	};
 
 	ex_run("region+pop 4x512", ops, 12, (int)env_long("PCPU_AM_DEPTH", 6), 4 * 512, 512,
-	       20, 36, false, (const struct ex_op[]){ { EX_POPULATE, 0, 0 },
-						       { EX_POPULATE, 3, 0 } }, 2);
+	       20, 36, false, (const struct ex_op[]){ { EX_POPULATE, 0, 0, 0 },
+						       { EX_POPULATE, 3, 0, 0 } }, 2);
+}
+END_TEST
+
+/*
+ * Bulk allocations and frees mixed with single ones on three 512-byte blocks: packed
+ * batches (8/8, 4/4 across blocks), batches with gaps (12/8, 20/8), one larger than the
+ * map (128/128 x 16), from fresh and from fragmented starts.
+ */
+static const struct ex_op ex_many_ops[] = {
+	{ EX_ALLOC, 4, 4, 0 },      { EX_ALLOC, 20, 4, 0 },     { EX_ALLOC, 256, 256, 0 },
+	{ EX_MANY, 8, 8, 5 },       { EX_MANY, 12, 8, 40 },     { EX_MANY, 4, 4, 200 },
+	{ EX_MANY, 20, 8, 3 },      { EX_MANY, 128, 128, 16 },  { EX_FREE, 0, 0, 0 },
+	{ EX_FREE, -1, 0, 0 },      { EX_FREE_MANY, 0, 0, 0 },  { EX_FREE_MANY, 1, 0, 0 },
+};
+
+START_TEST(test_exhaustive_many)
+{
+	ex_run("many 3x512", ex_many_ops, 12, (int)env_long("PCPU_AM_DEPTH", 6) - 1, 3 * 512,
+	       512, 0, 0, true, NULL, 0);
+}
+END_TEST
+
+START_TEST(test_exhaustive_many_fragmented)
+{
+	struct ex_op prefix[200];
+	int n = 0, i;
+
+	for (i = 0; i < 96; i++)
+		prefix[n++] = (struct ex_op){ EX_ALLOC, 8, 4, 0 };
+	for (i = 0; i < 32; i++)
+		prefix[n++] = (struct ex_op){ EX_FREE, -2, 0, 0 };
+	ex_run("many fragmented 3x512", ex_many_ops, 12, (int)env_long("PCPU_AM_DEPTH", 6) - 1,
+	       3 * 512, 512, 0, 0, true, prefix, n);
+}
+END_TEST
+
+/* A region map, partly populated: pop_only batches, (de)population between them. */
+START_TEST(test_exhaustive_many_region_pop)
+{
+	static const struct ex_op ops[] = {
+		{ EX_ALLOC, 4, 4, 0 },        { EX_MANY_POP, 8, 8, 30 },
+		{ EX_MANY_POP, 12, 4, 100 },  { EX_MANY, 20, 8, 50 },
+		{ EX_MANY_POP, 512, 512, 3 }, { EX_MANY_POP, 36, 16, 200 },
+		{ EX_FREE, 0, 0, 0 },         { EX_FREE_MANY, 0, 0, 0 },
+		{ EX_FREE_MANY, 2, 0, 0 },    { EX_POPULATE, 1, 0, 0 },
+		{ EX_DEPOPULATE, 1, 0, 0 },   { EX_POPULATE, 2, 0, 0 },
+	};
+
+	ex_run("many region+pop 4x512", ops, 12, (int)env_long("PCPU_AM_DEPTH", 6) - 1, 4 * 512,
+	       512, 20, 36, false, (const struct ex_op[]){ { EX_POPULATE, 0, 0, 0 },
+							 { EX_POPULATE, 3, 0, 0 } }, 2);
 }
 END_TEST
 
@@ -754,6 +1138,9 @@ static Suite *area_map_suite(void)
 	tcase_add_test(tc, test_empty_pop_accounting);
 	tcase_add_test(tc, test_region_map);
 	tcase_add_test(tc, test_invalid_free);
+	tcase_add_test(tc, test_alloc_many_basic);
+	tcase_add_test(tc, test_alloc_many_pop_region);
+	tcase_add_test(tc, test_free_many);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exhaustive");
@@ -761,6 +1148,9 @@ static Suite *area_map_suite(void)
 	tcase_add_test(tc, test_exhaustive_plain);
 	tcase_add_test(tc, test_exhaustive_fragmented);
 	tcase_add_test(tc, test_exhaustive_region_pop);
+	tcase_add_test(tc, test_exhaustive_many);
+	tcase_add_test(tc, test_exhaustive_many_fragmented);
+	tcase_add_test(tc, test_exhaustive_many_region_pop);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
@@ -772,6 +1162,7 @@ static Suite *area_map_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_kernel_2017);
 	tcase_add_test(tc, test_kernel_2017_half_filled);
+	tcase_add_test(tc, test_alloc_many_speed);
 	suite_add_tcase(s, tc);
 	return s;
 }

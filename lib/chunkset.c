@@ -712,6 +712,21 @@ bool pcpu_front_return_locked(struct pcpu_chunk *c, int off)
 	return free_needs_balance(c);
 }
 
+bool pcpu_front_return_many_locked(struct pcpu_chunk *c, const int *offs, int n, int size)
+{
+	int before = c->map.nr_empty_pop_pages;
+	int oslot = c->slot;
+	int freed = pcpu_am_free_many(&c->map, offs, n);
+
+	PCPU_ASSERT(freed == n * size); /* cached objects: live, of their class size */
+	(void)freed;
+	for (int i = 0; i < n; i++)
+		pcpu_checker_free(c, offs[i], size);
+	update_empty_pages(c, before);
+	pcpu_chunk_relocate(c, oslot);
+	return free_needs_balance(c);
+}
+
 /* Does a free leave work for the balancer? (kernel: the tail of free_percpu()) */
 static bool free_needs_balance(struct pcpu_chunk *c)
 {
@@ -963,6 +978,7 @@ static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, si
 		.anyof = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_SWAPPED,
 	};
 	struct drain_run runs[SCAN_BATCH];
+	struct pcpu_page_region vec[32]; /* written runs per ioctl: about one per written unit */
 	struct scan_zero z = {.c = c, .runs = runs};
 	int page = (int)pcpu_geom.page;
 
@@ -977,10 +993,10 @@ static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, si
 	}
 	z.ws = runs[0].off / page;
 	z.we = (runs[z.nr_runs - 1].off + runs[z.nr_runs - 1].len - 1) / page + 1;
-	if (pcpu_pagemap_scan((uintptr_t)pcpu_unit_addr(c, 0, (size_t)z.ws * page),
-			      (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1,
-							(size_t)z.we * page),
-			      &written, scan_zero_run, &z))
+	if (pcpu_pagemap_scan_vec((uintptr_t)pcpu_unit_addr(c, 0, (size_t)z.ws * page),
+				  (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1,
+							    (size_t)z.we * page),
+				  &written, scan_zero_run, &z, vec, ARRAY_SIZE(vec)))
 		return false;
 	*zeroed += z.zeroed;
 	return true;

@@ -400,6 +400,11 @@ size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
  * reclaim, which it isolates).
  */
 bool pcpu_front_return_locked(struct pcpu_chunk *c, int off);
+/*
+ * pcpu_front_return_many_locked - the same for the @n objects of @size bytes at the strictly
+ * increasing offsets @offs of @c, with one update of the map's metadata (pcpu_am_free_many()).
+ */
+bool pcpu_front_return_many_locked(struct pcpu_chunk *c, const int *offs, int n, int size);
 
 /* Front statistics for class @cls: hits, misses, bytes per unit cached (ready + dirty). */
 struct pcpu_front_class_stats {

@@ -59,7 +59,7 @@
  * 4096 units) costs a few ns per object.
  */
 #define RECYCLE_BYTES (8 << 10)
-#define RECYCLE_MAX 1024
+#define RECYCLE_MAX 512
 #define FLUSH_KICK_NS 10000000    /* a flush kicks the balancer at most every 10 ms */
 enum { TALLY_ALLOC, TALLY_FREE };
 
@@ -546,10 +546,45 @@ static void zero_dirty(int k, uintptr_t *objs, size_t n)
 /* Give @n ready objects of class @k back to the map. */
 static void return_all(int k, const uintptr_t *objs, size_t n)
 {
-	pthread_mutex_lock(&pcpu_lock);
-	for (size_t i = 0; i < n; i++)
-		return_locked(objs[i], k);
-	pthread_mutex_unlock(&pcpu_lock);
+	enum { STEP = 256 }; /* objects sorted and returned at once: 5 KiB of stack */
+	uintptr_t v[STEP], tmp[STEP];
+	int offs[STEP];
+
+	while (n) {
+		size_t m = n < STEP ? n : STEP;
+
+		memcpy(v, objs, m * sizeof(*v));
+		pcpu_sort_words(v, tmp, m);
+		pthread_mutex_lock(&pcpu_lock);
+		/* Chunk by chunk: one update of its map for all of its objects. */
+		for (size_t i = 0; i < m;) {
+			struct pcpu_hmeta *meta = NULL;
+			struct pcpu_chunk *c;
+			uintptr_t base;
+			int nr = 0;
+
+			state_of(pcpu_addr_of((void *)v[i]), &meta);
+			c = meta->chunk;
+			base = (uintptr_t)c->base;
+			while (i < m) {
+				uintptr_t a = pcpu_addr_of((void *)v[i]);
+				uint8_t *s;
+
+				if (a < base || a >= base + pcpu_geom.unit_size)
+					break;
+				s = state_of(a, NULL);
+				__atomic_store_n(s, 0, __ATOMIC_RELAXED);
+				offs[nr++] = (int)(a - base);
+				i++;
+			}
+			/* Balance work it leaves is for the balancer's run in progress or next. */
+			(void)pcpu_front_return_many_locked(c, offs, nr, csize(k));
+		}
+		returned[k] += m;
+		pthread_mutex_unlock(&pcpu_lock);
+		objs += m;
+		n -= m;
+	}
 }
 
 /* Is a chunk of the plain set isolated for reclaim? (Then its cached objects go back.) */

@@ -117,8 +117,16 @@ bool pcpu_pagemap_read(uintptr_t addr, size_t n, uint64_t *ent)
 int pcpu_pagemap_scan(uintptr_t start, uintptr_t end, const struct pcpu_pm_query *q,
 		      void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg)
 {
-	int fd = self_fd(&pagemap_fd, open_pagemap);
 	struct pcpu_page_region vec[PCPU_PM_SCAN_VEC];
+
+	return pcpu_pagemap_scan_vec(start, end, q, fn, arg, vec, PCPU_PM_SCAN_VEC);
+}
+
+int pcpu_pagemap_scan_vec(uintptr_t start, uintptr_t end, const struct pcpu_pm_query *q,
+			  void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg,
+			  struct pcpu_page_region *vec, size_t len)
+{
+	int fd = self_fd(&pagemap_fd, open_pagemap);
 	struct pcpu_pm_scan_arg a;
 
 	if (fd < 0)
@@ -138,13 +146,13 @@ int pcpu_pagemap_scan(uintptr_t start, uintptr_t end, const struct pcpu_pm_query
 		if (pcpu_fault_hit("pagemap_scan"))
 			return -ENOMEM;
 		/* Memory checkers do not know this ioctl writes @vec: start from defined bytes. */
-		memset(vec, 0, sizeof(vec));
+		memset(vec, 0, len * sizeof(*vec));
 		memset(&a, 0, sizeof(a));
 		a.size = sizeof(a);
 		a.start = start;
 		a.end = end;
 		a.vec = (uintptr_t)vec;
-		a.vec_len = PCPU_PM_SCAN_VEC;
+		a.vec_len = len;
 		a.category_inverted = q->inverted;
 		a.category_mask = q->mask;
 		a.category_anyof_mask = q->anyof;

@@ -67,6 +67,10 @@ struct pcpu_pm_query {
 #define PCPU_PM_SCAN_VEC 256
 int pcpu_pagemap_scan(uintptr_t start, uintptr_t end, const struct pcpu_pm_query *q,
 		      void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg);
+/* pcpu_pagemap_scan_vec - the same with the caller's buffer of @len regions (less stack). */
+int pcpu_pagemap_scan_vec(uintptr_t start, uintptr_t end, const struct pcpu_pm_query *q,
+			  void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg,
+			  struct pcpu_page_region *vec, size_t len);
 
 /*
  * pcpu_pagemap_resident - pages of [@start, @start + @n pages) that are present, and with

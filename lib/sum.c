@@ -385,7 +385,7 @@ static size_t sum_mem_size(size_t n)
  */
 static bool sum_blocks(const void *const h[], size_t n, uint64_t out[], void *mem)
 {
-	struct sum_blocks b;
+	struct sum_blocks b = {.last_key = SUM_NO_KEY};
 	struct sum_run *run, *r;
 	size_t cap, nr_runs = 0, hole = sum_hole();
 	uint64_t *acc;
@@ -398,8 +398,6 @@ static bool sum_blocks(const void *const h[], size_t n, uint64_t out[], void *me
 	b.bits = (uint64_t *)(b.addr + b.max);
 	acc = b.bits + b.max * SUM_BLOCK_WORDS;
 	run = (struct sum_run *)(acc + b.max * SUM_BLOCK_SLOTS);
-	b.nr = 0;
-	b.last_key = SUM_NO_KEY;
 	for (size_t i = 0; i < cap; i++)
 		b.key[i] = SUM_NO_KEY;
 

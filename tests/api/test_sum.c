@@ -3,8 +3,9 @@
 /*
  * pcpu_sum64(): bad arguments change nothing; the sums equal a copy-by-copy fold for
  * handles in any order, with duplicates, as members of larger objects, wrapping modulo
- * 2^64, through the small (stack) and large (sorted) paths; and under concurrent this-CPU
- * updates each sum only grows and the final ones are exact. Runs in every CPU mode and on
+ * 2^64, through the small (stack), dense (blocks, no sort) and sparse (sorted) paths, in
+ * runs with and without holes; and under concurrent this-CPU updates each sum only grows
+ * and the final ones are exact. Runs in every CPU mode and on
  * fake topologies (PCPU_CONF=topology=...).
  */
 #include <check.h>
@@ -84,7 +85,7 @@ static int by_addr(const void *a, const void *b)
 /*
  * @n handles among @k distinct objects (so duplicates when n > k): in allocation order
  * (@seed 0), in five ascending runs (1), or shuffled (other seeds). More than 8 CPUs (a
- * fake topology) take the sorted paths, fewer the handle-by-handle one.
+ * fake topology) take the unit-major paths, fewer the handle-by-handle one.
  */
 static void check_sums(size_t k, size_t n, uint64_t seed)
 {
@@ -154,11 +155,191 @@ START_TEST(test_sums)
 	check_sums(1, 5, 3);     /* one handle five times */
 	check_sums(40, 64, 0);   /* in order (no sort), stack path, duplicates at the end */
 	check_sums(40, 64, 11);  /* insertion sort */
-	check_sums(100, 100, 5); /* radix sort, no duplicates */
+	/* densely packed: blocks, no sort (test_runs takes the sorted paths) */
+	check_sums(100, 100, 5); /* no duplicates */
 	check_sums(big, big + big / 2, 0);
-	check_sums(big, big + big / 2, 1);  /* five runs: the merge */
+	check_sums(big, big + big / 2, 1); /* five runs */
 	check_sums(big, big, 1);
-	check_sums(big, big + big / 2, 99); /* radix sort */
+	check_sums(big, big + big / 2, 99);
+}
+END_TEST
+
+/*
+ * Layouts of handles for the run-based walk: fields of objects of @size bytes (a multiple
+ * of 8; every word of every copy holds a different value, so a field summed from a
+ * neighbour's words, or a bridged hole counted in, shows), @nf fields of each at the
+ * offsets @field, the handles then ordered by @order.
+ */
+/* allocation order, ascending addresses, reversed, five ascending runs, random */
+enum order { IN_ORDER, SORTED, REVERSED, FIVE_RUNS, SHUFFLED };
+
+struct layout {
+	size_t size;
+	size_t nobj;
+	unsigned nf;
+	size_t field[8];
+	enum order order;
+	size_t dups; /* handles given again, picked at random */
+};
+
+/* Every copy of the objects' memory is written: 32 MiB at most, over all CPUs. */
+static size_t scaled(size_t nobj, size_t size)
+{
+	size_t most = ((size_t)32 << 20) / pcpu_nr_cpus() / size;
+
+	return nobj < most ? nobj : (most ? most : 1);
+}
+
+static void put_in_order(const void **h, size_t n, enum order order, uint64_t *x)
+{
+	const void **tmp;
+	size_t k = 0;
+
+	switch (order) {
+	case IN_ORDER:
+		break;
+	case SORTED:
+		qsort(h, n, sizeof(*h), by_addr);
+		break;
+	case REVERSED:
+		for (size_t i = 0; i < n / 2; i++) {
+			const void *t = h[i];
+
+			h[i] = h[n - 1 - i];
+			h[n - 1 - i] = t;
+		}
+		break;
+	case FIVE_RUNS:
+		tmp = calloc(n, sizeof(*tmp));
+		ck_assert_ptr_nonnull(tmp);
+		qsort(h, n, sizeof(*h), by_addr);
+		for (int b = 4; b >= 0; b--)
+			for (size_t i = n * (size_t)b / 5; i < n * (size_t)(b + 1) / 5; i++)
+				tmp[k++] = h[i];
+		memcpy(h, tmp, n * sizeof(*h));
+		free(tmp);
+		break;
+	case SHUFFLED:
+		for (size_t i = n; i > 1; i--) {
+			size_t j = rnd(x) % i;
+			const void *t = h[i - 1];
+
+			h[i - 1] = h[j];
+			h[j] = t;
+		}
+		break;
+	}
+}
+
+/* The sums of @n handles @h equal their folds, and stay so when computed twice. */
+static void check_handles(const void **h, size_t n, const char *what)
+{
+	uint64_t *out = calloc(n, sizeof(*out));
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(pcpu_sum64(h, n, out), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(out[i] == fold(h[i]), "%s, n %zu: out[%zu] %llu, fold %llu", what, n,
+			      i, (unsigned long long)out[i], (unsigned long long)fold(h[i]));
+	free(out);
+}
+
+/* Objects of @l, every word of every copy random; @extra more handles appended from @more. */
+static void check_layout(const struct layout *l, const void *const *more, size_t extra,
+			 uint64_t seed)
+{
+	size_t nobj = scaled(l->nobj, l->size), n = nobj * l->nf, total = n + l->dups + extra;
+	void **o = calloc(nobj, sizeof(*o));
+	const void **h = calloc(total, sizeof(*h));
+	uint64_t x = seed | 1;
+	char what[96];
+	unsigned cpu;
+
+	ck_assert(o && h);
+	for (size_t i = 0; i < nobj; i++) {
+		o[i] = pcpu_alloc(l->size, 8, 0);
+		ck_assert_ptr_nonnull(o[i]);
+		pcpu_for_each_cpu(cpu) {
+			uint64_t *w = pcpu_ptr((uint64_t *)o[i], cpu);
+
+			for (size_t k = 0; k < l->size / 8; k++)
+				w[k] = k % 3 ? rnd(&x) % 100000 : UINT64_MAX - rnd(&x) % 1000;
+		}
+		for (unsigned f = 0; f < l->nf; f++)
+			h[i * l->nf + f] = (const char *)o[i] + l->field[f];
+	}
+	for (size_t i = 0; i < extra; i++)
+		h[n + i] = more[i];
+	n += extra;
+	for (size_t i = 0; i < l->dups; i++)
+		h[n + i] = h[rnd(&x) % n];
+	n += l->dups;
+	put_in_order(h, n, l->order, &x);
+	snprintf(what, sizeof(what), "%zu objects of %zu bytes, %u fields, order %d, +%zu", nobj,
+		 l->size, l->nf, (int)l->order, extra);
+	check_handles(h, n, what);
+	for (size_t i = 0; i < nobj; i++)
+		pcpu_free(o[i]);
+	free(o);
+	free(h);
+}
+
+/*
+ * The walk sums runs of neighbouring slots: dense counters (the no-sort block path), fields
+ * a few slots apart (holes bridged, or not under a checker), fields too sparse for blocks
+ * (the sort, then runs), in every order, with duplicates, and handles that start dense
+ * then spread over more blocks than allowed (the block path gives up, the sort takes over).
+ */
+START_TEST(test_runs)
+{
+	static const struct layout layouts[] = {
+		/* counters one after another: blocks, long runs */
+		{8, 3000, 1, {0}, IN_ORDER, 0},
+		{8, 3000, 1, {0}, SHUFFLED, 300},
+		{8, 3000, 1, {0}, REVERSED, 0},
+		/* 2 fields of 24 bytes: a one-slot hole bridged */
+		{24, 2000, 2, {0, 16}, SHUFFLED, 100},
+		/* every field but one of 40 bytes */
+		{40, 1000, 4, {0, 8, 24, 32}, FIVE_RUNS, 0},
+		/* one field in 64 bytes: a 7-slot hole, the most bridged */
+		{64, 2000, 1, {8}, SHUFFLED, 50},
+		/* one field in 72 bytes: holes never bridged; too sparse for blocks */
+		{72, 2000, 1, {0}, IN_ORDER, 0},
+		{72, 2000, 1, {0}, SHUFFLED, 20},
+		/* 8 fields of 1 KiB, 64 bytes apart: the sort, bridging until its room is spent */
+		{1024, 300, 8, {0, 64, 128, 192, 256, 320, 384, 448}, SORTED, 30},
+		{1024, 300, 8, {0, 64, 128, 192, 256, 320, 384, 448}, SHUFFLED, 0},
+		/* one field in 512 bytes: sorted already, merged, radix sorted */
+		{512, 500, 1, {504}, IN_ORDER, 0},
+		{512, 500, 1, {504}, SORTED, 0},
+		{512, 500, 1, {504}, FIVE_RUNS, 10},
+		{512, 500, 1, {504}, SHUFFLED, 10},
+		/* few: the stack */
+		{8, 40, 1, {0}, SHUFFLED, 20},
+		{64, 20, 3, {0, 8, 56}, SHUFFLED, 4},
+	};
+	/* Dense counters first, then fields far apart: more blocks than the handles allow. */
+	static const struct layout dense = {8, 4000, 1, {0}, IN_ORDER, 0};
+	size_t nfar = scaled(300, 4096);
+	void **far = calloc(nfar, sizeof(*far));
+	const void **more = calloc(nfar, sizeof(*more));
+	unsigned cpu;
+
+	ck_assert(far && more);
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		check_layout(&layouts[i], NULL, 0, 2 * i + 3);
+	for (size_t i = 0; i < nfar; i++) {
+		far[i] = pcpu_alloc(4096, 8, 0);
+		ck_assert_ptr_nonnull(far[i]);
+		pcpu_for_each_cpu(cpu)
+			pcpu_ptr((uint64_t *)far[i], cpu)[3] = (uint64_t)cpu * 7 + i;
+		more[i] = (uint64_t *)far[i] + 3;
+	}
+	check_layout(&dense, more, nfar, 77);
+	for (size_t i = 0; i < nfar; i++)
+		pcpu_free(far[i]);
+	free(far);
+	free(more);
 }
 END_TEST
 
@@ -218,8 +399,8 @@ END_TEST
 
 #if PCPU_FAULT_INJECT
 /*
- * Fault injection: pcpu_sum64()'s one fallible call, the sort buffers' malloc, fails; the
- * sums must still be right (it reads handle by handle instead). In a child on 64 fake CPUs
+ * Fault injection: pcpu_sum64()'s one fallible call, its buffers' malloc, fails; the sums
+ * must still be right (it reads handle by handle instead). In a child on 64 fake CPUs
  * (more than 8: the sorted path), without the balancer so that the fault points are the
  * same in every run.
  */
@@ -238,7 +419,7 @@ static int fault_child(void)
 			return 4;
 		pcpu_for_each_cpu(cpu)
 			*pcpu_ptr(c, cpu) = (uint64_t)i * 1000 + cpu;
-		h[199 - i] = c; /* descending: the radix sort */
+		h[199 - i] = c; /* descending */
 	}
 	fprintf(stderr, "sum-begin\n");
 	if (pcpu_sum64(h, 200, out))
@@ -294,6 +475,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_sums);
+	tcase_add_test(tc, test_runs);
 	tcase_add_test(tc, test_concurrent);
 #if PCPU_FAULT_INJECT
 	tcase_add_test(tc, test_sort_buffer_enomem);

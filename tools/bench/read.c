@@ -15,7 +15,7 @@
  * default) apart; its sum is inlined here like the others (pointer + cpu * stride, which is
  * what rseq_percpu_ptr computes).
  *
- * Issue 16 adds, at every topology: pcpu_sum64() of the 10,000 counters (one sorted,
+ * Issue 16 adds, at every topology: pcpu_sum64() of the 10,000 counters (one run-based,
  * unit-major pass) next to the loops above; struct pcpu_counter_tree's add next to
  * pcpu_this_add() and pcpu_counter_add(), and its approximate read next to
  * pcpu_counter_read(); and a table of the tree's error: the worst one measured (an

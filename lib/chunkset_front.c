@@ -392,6 +392,22 @@ static void zero_copies(struct pcpu_chunk *c, int off, int size)
 	}
 }
 
+/*
+ * Does a balance run know about the objects cached now? A run clears it before it counts
+ * what the caches hold (and comes back on its timer while they hold anything); the next
+ * free that caches an object sets it again and kicks. Without it, objects freed after a
+ * run that found the caches empty would stay cached, and pin their chunks, for good.
+ */
+static bool aging;
+
+static inline void note_cached(void)
+{
+	if (unlikely(!__atomic_load_n(&aging, __ATOMIC_SEQ_CST))) {
+		__atomic_store_n(&aging, true, __ATOMIC_SEQ_CST);
+		pcpu_balance_kick(false);
+	}
+}
+
 /* Give a batch of the ready depot of class @k back to the map. */
 static void flush(int k)
 {
@@ -473,8 +489,10 @@ bool pcpu_front_free(void *p)
 		if (unlikely(pushed > 0) &&
 		    pcpu_front_depot_nr(&front, READY(k)) > high_mark(k) + batch[k])
 			flush(k);
-		if (likely(pushed >= 0))
+		if (likely(pushed >= 0)) {
+			note_cached();
 			return true;
+		}
 		pcpu_checker_access_begin(ck_lock(k), c, off, csize(k));
 	}
 	pcpu_checker_access_end(ck_lock(k), c, off, csize(k)); /* poisons, as a free does */
@@ -501,6 +519,7 @@ bool pcpu_front_free(void *p)
 	 */
 	if (unlikely(pushed) && pcpu_front_depot_nr(&front, DIRTY(k)) >= 2 * batch[k])
 		pcpu_balance_kick(false);
+	note_cached();
 	return true;
 }
 
@@ -661,6 +680,8 @@ static bool balance_pass(bool trim, bool idle)
 
 	if (!front_on)
 		return false;
+	/* Before anything is counted: a free that caches an object after this kicks again. */
+	__atomic_store_n(&aging, false, __ATOMIC_SEQ_CST);
 	reclaim = reclaim_pending();
 	/*
 	 * The CPUs' arrays come back to the depots when trimming, on the timed runs of an
@@ -707,6 +728,12 @@ static bool balance_pass(bool trim, bool idle)
 			pcpu_front_count(&front, DIRTY(k));
 	}
 	pcpu_front_age(&front);
+	/*
+	 * Still holding: the balancer comes back on its timer (a trim's caller has none:
+	 * the next free kicks). Frees need not kick meanwhile.
+	 */
+	if (holds && !trim)
+		__atomic_store_n(&aging, true, __ATOMIC_SEQ_CST);
 	return holds;
 }
 

@@ -372,6 +372,34 @@ START_TEST(test_recycled_objects_read_zero)
 }
 END_TEST
 
+/*
+ * Objects cached after a balance run found the caches empty still age out: the first free
+ * after such a run wakes the balancer, whose timed runs then give them back (they would
+ * otherwise pin their chunks for good: test_balance's test_frees_empty_chunks under load).
+ */
+START_TEST(test_cached_objects_age_out)
+{
+	enum { M = 100 };
+	void *v[M];
+	int waited = 0;
+
+	for (int i = 0; i < M; i++) {
+		v[i] = pcpu_alloc(8, 0, 0);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	pcpu_trim(); /* a run that finds the caches empty */
+	ck_assert_uint_eq(cached_bytes(), 0);
+	for (int i = 0; i < M; i++)
+		pcpu_free(v[i]); /* fewer than any flush or high mark */
+	while (cached_bytes() && waited < 20000) {
+		usleep(10000);
+		waited += 10;
+	}
+	ck_assert_msg(cached_bytes() == 0, "%llu bytes still cached after %d ms",
+		      (unsigned long long)cached_bytes(), waited);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("front");
@@ -385,6 +413,7 @@ int main(void)
 	tcase_add_test(tc, test_double_free_of_cached);
 	tcase_add_test(tc, test_stats_show_classes);
 	tcase_add_test(tc, test_zero_storm);
+	tcase_add_test(tc, test_cached_objects_age_out);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("scale");
 	tcase_set_timeout(tc, 300);

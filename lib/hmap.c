@@ -143,6 +143,11 @@ void pcpu_hmap_del(struct pcpu_hmeta *m)
 	set_range(m->start, m->end, m, NULL);
 	/* Reused later: a stale lookup that acted on it sees the generation move. */
 	__atomic_add_fetch(&m->gen, 1, __ATOMIC_RELEASE);
+	/*
+	 * An empty range: a thread's cached pointer to it (pcpu_hmap_find()) no longer hits,
+	 * even for a chunk mapped later at the same addresses, which another meta covers.
+	 */
+	__atomic_store_n(&m->end, m->start, __ATOMIC_RELAXED);
 	m->chunk = NULL;
 	/* Every byte is zero: dropping the pages keeps them zero and costs no memory. */
 	madvise(m->state, ALIGN_UP(state_bytes, hmap_page), MADV_DONTNEED);

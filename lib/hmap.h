@@ -75,9 +75,10 @@ static inline struct pcpu_hmeta *pcpu_hmap_lookup(uintptr_t addr)
 
 /*
  * pcpu_hmap_find - pcpu_hmap_lookup() through a one-entry per-thread cache: the meta this
- * thread found last, if @addr lies in its range. A meta is never freed and its range and
- * state array stay readable after release (every byte zero), so a stale hit is what a
- * lookup racing with the release would return: the generation check catches it.
+ * thread found last, if @addr lies in its range. A meta is never freed and its state array
+ * stays readable after release (every byte zero); its range becomes empty, so the cache
+ * misses from then on (a new chunk at the same addresses has another meta). A hit racing
+ * with the release is what a racing lookup would return: the generation check catches it.
  */
 extern __thread struct pcpu_hmeta *pcpu_hmap_last __attribute__((tls_model("initial-exec")));
 

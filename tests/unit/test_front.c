@@ -341,8 +341,23 @@ START_TEST(test_fork)
 	pcpu_front_atfork_prepare(&front);
 	pid = fork();
 	if (pid == 0) {
+		cpu_set_t set;
+		int cpu = sched_getcpu();
+
+		/*
+		 * Pops see this CPU's array and the depot, so the child stays on one CPU: a pop
+		 * refills the array from the depot, and after a migration the rest of that refill
+		 * would sit in another CPU's array, out of sight, and the last pops find nothing
+		 * (exit 1 under load, once these tests ran in parallel with others).
+		 */
+		CPU_ZERO(&set);
+		if (cpu < 0)
+			_exit(5);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			_exit(5);
 		pcpu_front_atfork_child(&front);
-		/* Pops see this CPU's array and the depot: the other arrays come back first. */
+		/* The other arrays come back first. */
 		pcpu_front_drain(&front, ~0ULL);
 		for (unsigned l = 0; l < NR_LISTS; l++) {
 			for (unsigned t = 0; t < NR_TOKENS; t++) {

@@ -17,10 +17,10 @@
  *   lazy_cpu       topology=64x4: 1,000,000 8-byte objects (250,000 under a sanitizer),
  *                  each bumped once with pcpu_this_inc(); the sum over all 64 copies of
  *                  each is exactly 1, the copy of pcpu_this_cpu() holds it; memory grows
- *                  by the units written or
- *                  prefaulted (8 MiB each) plus 4 MiB after the writes, and after reading
- *                  every copy by at most one more unit per memfd (the shared page-cache
- *                  pages never-written copies read) where reads are free.
+ *                  by the units written or prefaulted (8 MiB each) plus 4 MiB after the
+ *                  writes, and after reading every copy by at most one more unit per memfd
+ *                  (the shared page-cache pages never-written copies read) where reads are
+ *                  free.
  *   lazy_cid       the same with index=cid: the copy written is copy 0.
  *   lazy_*_memfd   the same with PCPU__ZERO_SOURCE=memfd (skipped where the probe picks
  *                  memfd anyway: they would repeat lazy_cpu and lazy_cid).

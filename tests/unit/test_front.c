@@ -27,6 +27,18 @@
 #define NR_TOKENS 20000
 #define NR_WORKERS 6
 
+/*
+ * REQUIRE - ck_assert_msg() without the checkpoint: every ck_assert() that passes sends
+ * Check's parent a message, which it parses one by one at the end, and the workers check
+ * millions of tokens (seconds of the test's time went there, minutes under the sanitizers).
+ * A failure is reported the same way.
+ */
+#define REQUIRE(cond, ...)                                                                         \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			ck_abort_msg(__VA_ARGS__);                                                 \
+	} while (0)
+
 static const unsigned caps[NR_LISTS] = {64, 8, 1};
 static struct pcpu_front front;
 static unsigned char owned[NR_LISTS][NR_TOKENS + 1];
@@ -59,7 +71,8 @@ static void setup(bool percpu)
 	for (unsigned l = 0; l < NR_LISTS; l++)
 		for (unsigned t = 0; t < NR_TOKENS; t++) {
 			owned[l][t] = 0;
-			ck_assert_int_ge(pcpu_front_push(&front, l, token(l, t)), 0);
+			REQUIRE(pcpu_front_push(&front, l, token(l, t)) >= 0,
+				"push of token %u failed", t);
 		}
 }
 
@@ -86,8 +99,8 @@ static void check_all_back(void)
 	}
 	for (unsigned l = 0; l < NR_LISTS; l++)
 		for (unsigned t = 0; t < NR_TOKENS; t++)
-			ck_assert_msg(seen[l][t] == 1 && !owned[l][t], "list %u token %u seen %u", l,
-				      t, seen[l][t]);
+			REQUIRE(seen[l][t] == 1 && !owned[l][t], "list %u token %u seen %u", l, t,
+				seen[l][t]);
 }
 
 START_TEST(test_single_thread)
@@ -207,23 +220,26 @@ static void *worker(void *arg)
 		for (unsigned i = 0; i < got; i++) {
 			uintptr_t v = held[i];
 
-			ck_assert_uint_eq((v >> 32), l + 1);
-			ck_assert_msg(!__atomic_exchange_n(&owned[l][token_index(v)], 1,
-							   __ATOMIC_RELAXED),
-				      "token %u of list %u handed out twice", token_index(v), l);
+			REQUIRE((v >> 32) == l + 1, "token %#lx popped from list %u",
+				(unsigned long)v, l);
+			REQUIRE(
+			    !__atomic_exchange_n(&owned[l][token_index(v)], 1, __ATOMIC_RELAXED),
+			    "token %u of list %u handed out twice", token_index(v), l);
 		}
 		if (many && got) {
 			for (unsigned i = 0; i < got; i++)
 				__atomic_store_n(&owned[l][token_index(held[i])], 0,
 						 __ATOMIC_RELAXED);
-			ck_assert_uint_eq(pcpu_front_push_many(&front, l, held, got), got);
+			REQUIRE(pcpu_front_push_many(&front, l, held, got) == got,
+				"push_many of %u tokens failed", got);
 			got = 0;
 		}
 		while (got) {
 			uintptr_t v = held[--got];
 
 			__atomic_store_n(&owned[l][token_index(v)], 0, __ATOMIC_RELAXED);
-			ck_assert_int_ge(pcpu_front_push(&front, l, v), 0);
+			REQUIRE(pcpu_front_push(&front, l, v) >= 0, "push of token %u failed",
+				token_index(v));
 		}
 	}
 	return NULL;
@@ -325,8 +341,23 @@ START_TEST(test_fork)
 	pcpu_front_atfork_prepare(&front);
 	pid = fork();
 	if (pid == 0) {
+		cpu_set_t set;
+		int cpu = sched_getcpu();
+
+		/*
+		 * Pops see this CPU's array and the depot, so the child stays on one CPU: a pop
+		 * refills the array from the depot, and after a migration the rest of that refill
+		 * would sit in another CPU's array, out of sight, and the last pops find nothing
+		 * (exit 1 under load, once these tests ran in parallel with others).
+		 */
+		CPU_ZERO(&set);
+		if (cpu < 0)
+			_exit(5);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			_exit(5);
 		pcpu_front_atfork_child(&front);
-		/* Pops see this CPU's array and the depot: the other arrays come back first. */
+		/* The other arrays come back first. */
 		pcpu_front_drain(&front, ~0ULL);
 		for (unsigned l = 0; l < NR_LISTS; l++) {
 			for (unsigned t = 0; t < NR_TOKENS; t++) {

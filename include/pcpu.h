@@ -131,6 +131,35 @@ struct pcpu__hot {
 extern PCPU_API PCPU__HOT_CONST struct pcpu__hot pcpu__hot;
 
 /*
+ * Internal: the table a handle's copies are found through. The table has two halves of
+ * PCPU_MAX_CPUS entries. Objects aligned to at most a cache line live in coloured chunks,
+ * whose units start at staggered cache-line offsets (copies of one object spread over the
+ * cache sets); their handles carry PCPU__COLOUR_BIT and use the second half. Larger
+ * alignments live in plain chunks and use the first. The selection is two ALU operations on
+ * the handle, outside any restartable sequence.
+ */
+#if defined(__aarch64__)
+#define PCPU__COLOUR_BIT 54
+#elif UINTPTR_MAX > 0xffffffffu
+#define PCPU__COLOUR_BIT 62
+#endif
+#ifdef PCPU__COLOUR_BIT
+#ifndef __cplusplus
+#define PCPU__TAB(h)                                                                          \
+	((const uintptr_t *)((uintptr_t)pcpu__hot.offset +                                    \
+			     (((uintptr_t)(h) >> (PCPU__COLOUR_BIT - 16)) & (uintptr_t)0x10000)))
+#else
+#define PCPU__TAB(h)                                                                          \
+	reinterpret_cast<const uintptr_t *>(                                                  \
+	    reinterpret_cast<uintptr_t>(pcpu__hot.offset) +                                   \
+	    ((reinterpret_cast<uintptr_t>(h) >> (PCPU__COLOUR_BIT - 16)) &                    \
+	     static_cast<uintptr_t>(0x10000)))
+#endif
+#else
+#define PCPU__TAB(h) (pcpu__hot.offset)
+#endif
+
+/*
  * pcpu_nr_cpus - the number of possible CPUs; copies are numbered 0 .. pcpu_nr_cpus() - 1.
  * Initialises the library on first use. MT-safe, async-signal-safe after initialisation.
  */
@@ -145,12 +174,12 @@ PCPU_API unsigned pcpu_nr_cpus(void);
  */
 #ifndef __cplusplus
 #define pcpu_ptr(p, cpu)                                                                      \
-	((__typeof__(p))((uintptr_t)(p) + pcpu__hot.offset[(unsigned)(cpu)]))
+	((__typeof__(p))((uintptr_t)(p) + PCPU__TAB(p)[(unsigned)(cpu)]))
 #else
 extern "C++" {
 template <typename pcpu__T> static inline pcpu__T *pcpu__cxx_ptr(pcpu__T *p, unsigned cpu)
 {
-	return reinterpret_cast<pcpu__T *>(reinterpret_cast<uintptr_t>(p) + pcpu__hot.offset[cpu]);
+	return reinterpret_cast<pcpu__T *>(reinterpret_cast<uintptr_t>(p) + PCPU__TAB(p)[cpu]);
 }
 }
 #define pcpu_ptr(p, cpu) pcpu__cxx_ptr((p), static_cast<unsigned>(cpu))

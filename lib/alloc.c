@@ -50,7 +50,7 @@ static int setup_first_chunk(void)
 		f->size = pcpu_geom.unit_size;
 	f->dyn_size = f->size - f->static_size - f->reserved_size;
 
-	err = pcpu_chunk_create(&dyn, 0);
+	err = pcpu_chunk_create(&dyn, 0, false);
 	if (err)
 		return err;
 	f->base = dyn->base;
@@ -119,11 +119,17 @@ static void fill_offsets(void)
 	/*
 	 * unit offset - bias: a handle (unit-0 address + bias) plus this lands on the unit.
 	 * Real CPU ids beyond a fake topology alias a copy (the CPU layer then uses atomics).
+	 * The second half, for coloured chunks' handles (chunk.h): the unit's colour added,
+	 * the handle's colour bit taken away.
 	 */
-	for (unsigned cpu = 0; cpu < n; cpu++)
-		pcpu__offset[cpu] = (uintptr_t)pcpu_topo.cpu_unit[cpu % pcpu_topo.nr_cpus] *
-					    pcpu_geom.stride -
-				    PCPU_HANDLE_BIAS;
+	for (unsigned cpu = 0; cpu < n; cpu++) {
+		unsigned unit = pcpu_topo.cpu_unit[cpu % pcpu_topo.nr_cpus];
+		uintptr_t off = (uintptr_t)unit * pcpu_geom.stride - PCPU_HANDLE_BIAS;
+
+		pcpu__offset[cpu] = off;
+		pcpu__offset[PCPU_MAX_CPUS + cpu] =
+		    off + (uintptr_t)(unit % PCPU_NR_COLOURS) * PCPU_COLOUR_ALIGN - PCPU_HANDLE_COLOUR;
+	}
 }
 
 /*
@@ -316,12 +322,12 @@ static int alloc_slow(int set, int size, int align, struct pcpu_chunk **c, const
 			if (n)
 				continue;
 		}
-		if (pcpu_slot_first(set, pcpu_free_slot)) {
+		if (pcpu_free_chunk_serves(set, align)) {
 			/* A free chunk did not fit: only possible for a request above a unit. */
 			*why = "no chunk fits";
 			return -1;
 		}
-		if (pcpu_create_chunk(set)) {
+		if (pcpu_create_chunk(set, align)) {
 			*why = "failed to allocate new chunk";
 			return -1;
 		}
@@ -348,6 +354,8 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 	 */
 	pthread_mutex_lock(&pcpu_lock);
 	off = pcpu_alloc_from_slots(set, size, align, true, &c);
+	if (off < 0 && nowait)
+		off = pcpu_alloc_nowait_fallback(set, size, align, &c);
 	if (off < 0 && nowait) {
 		pcpu_gstats.nowait_failures++;
 		pthread_mutex_unlock(&pcpu_lock);
@@ -544,7 +552,7 @@ void pcpu_free(void *p)
 			pcpu_bad_free(p, why);
 		}
 	}
-	if (!c) {
+	if (!c || !pcpu_handle_kind_ok(c, p)) {
 		pthread_mutex_unlock(&pcpu_lock);
 		pcpu_bad_free(p, "not a live allocation (not a per-CPU handle of libpcpu)");
 	}

@@ -146,7 +146,7 @@ retry:
 	if (nr_to_pop > 0 && !retried &&
 	    pcpu_queued_bytes() < (long)nr_to_pop * (long)pcpu_geom.page) {
 		retried = true;
-		if (pcpu_create_chunk(set))
+		if (pcpu_create_chunk(set, PCPU_MIN_ALLOC_SIZE))
 			return false;
 		goto retry;
 	}

@@ -260,7 +260,7 @@ static void bind_groups(char *base)
 	}
 }
 
-int pcpu_chunk_create(struct pcpu_chunk **out, int set)
+int pcpu_chunk_create(struct pcpu_chunk **out, int set, bool coloured)
 {
 	struct pcpu_chunk *c;
 	int err;
@@ -299,6 +299,9 @@ int pcpu_chunk_create(struct pcpu_chunk **out, int set)
 	}
 	if (!c->base)
 		goto fail_queued;
+	/* Guarded pages are protected page by page: a coloured unit straddles them. */
+	c->coloured = coloured && !c->guarded && PCPU_HANDLE_COLOUR != 0 && pcpu_settings.colour;
+	c->colourless = !c->coloured && (coloured || PCPU_HANDLE_COLOUR == 0 || !pcpu_settings.colour);
 	if (pcpu_zero_source == PCPU_ZERO_MEMFD) {
 		long vmas = (long)pcpu_geom.nr_units;
 
@@ -365,12 +368,16 @@ void pcpu_chunk_destroy(struct pcpu_chunk *c)
 	pcpu_mfree(c);
 }
 
-/* Byte range of pages [ps, pe) in a unit, with the colour page when pe is the last. */
-static size_t range_len(int ps, int pe)
+/*
+ * Bytes from region page ps that hold pages [ps, pe) of every unit: with the colour page
+ * when pe is the last, and in a coloured chunk always one page more (the units' logical
+ * pages straddle their region's pages, chunk.h).
+ */
+static size_t range_len(const struct pcpu_chunk *c, int ps, int pe)
 {
 	size_t len = (size_t)(pe - ps) * pcpu_geom.page;
 
-	return pe == pcpu_geom.nr_pages ? len + pcpu_geom.page : len;
+	return pe == pcpu_geom.nr_pages || c->coloured ? len + pcpu_geom.page : len;
 }
 
 static int prefault(char *addr, size_t len)
@@ -450,8 +457,10 @@ static int prefault_allowed(struct pcpu_chunk *c, int ps, int pe)
 		if (cid ? i >= nr_allowed : !allowed[cpu])
 			continue;
 		i++;
-		iov[n].iov_base = pcpu_unit_addr(c, pcpu_topo.cpu_unit[cpu], off);
-		iov[n++].iov_len = len;
+		iov[n].iov_base = pcpu_unit_region(c, pcpu_topo.cpu_unit[cpu], off);
+		/* A coloured unit's last page runs into the next region page. */
+		iov[n++].iov_len =
+		    len + (pcpu_unit_colour(c, pcpu_topo.cpu_unit[cpu]) ? pcpu_geom.page : 0);
 		if (n == IOV_BATCH) {
 			err = advise_ranges(n, MADV_POPULATE_WRITE, &pmadv_populate);
 			if (err)
@@ -465,7 +474,7 @@ static int prefault_allowed(struct pcpu_chunk *c, int ps, int pe)
 /* guard=1: make pages [ps, pe) of every unit accessible (@prot) or not, unit by unit. */
 static int guard_protect(struct pcpu_chunk *c, int ps, int pe, int prot, unsigned *done)
 {
-	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
+	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(c, ps, pe);
 
 	*done = 0;
 	if (ps == 0 && pe == pcpu_geom.nr_pages) {
@@ -476,16 +485,15 @@ static int guard_protect(struct pcpu_chunk *c, int ps, int pe, int prot, unsigne
 		return 0;
 	}
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++, (*done)++)
-		if (pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, prot))
+		if (pcpu_sys_mprotect(pcpu_unit_region(c, u, off), len, prot))
 			return -ENOMEM;
 	return 0;
 }
 
 /*
- * Call @fn(addr, len, arg) for each run of pages matching @q within pages [ps, pe) of every
- * unit (the colour page included with the last), in address order: one PAGEMAP_SCAN over
- * the span from unit 0's page ps to the last unit's page pe, its runs clipped to each
- * unit's range. Return 0, or a negative errno when the scan cannot be made (before Linux
+ * Call @fn(addr, len, arg) for each run of pages matching @q within bytes [off, off + len)
+ * of every unit's region, in address order: one PAGEMAP_SCAN over the span from unit 0's
+ * window to the last unit's, its runs clipped to each unit's window. Return 0, or a negative errno when the scan cannot be made (before Linux
  * 6.7, or without /proc): then @fn may have been called for some runs already.
  */
 struct clip {
@@ -513,12 +521,13 @@ static void clip_run(uint64_t s, uint64_t e, void *arg)
 	}
 }
 
-static int scan_units(const struct pcpu_chunk *c, int ps, int pe, const struct pcpu_pm_query *q,
-		      void (*fn)(char *addr, size_t len, void *arg), void *arg)
+static int scan_units(const struct pcpu_chunk *c, size_t off, size_t len,
+		      const struct pcpu_pm_query *q, void (*fn)(char *addr, size_t len, void *arg),
+		      void *arg)
 {
-	struct clip k = {c, (size_t)ps * pcpu_geom.page, range_len(ps, pe), fn, arg};
-	uintptr_t start = (uintptr_t)pcpu_unit_addr(c, 0, k.off);
-	uintptr_t end = (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1, k.off) + k.len;
+	struct clip k = {c, off, len, fn, arg};
+	uintptr_t start = (uintptr_t)pcpu_unit_region(c, 0, k.off);
+	uintptr_t end = (uintptr_t)pcpu_unit_region(c, pcpu_geom.nr_units - 1, k.off) + k.len;
 
 	return pcpu_pagemap_scan(start, end, q, clip_run, &k);
 }
@@ -575,19 +584,42 @@ static bool give_back_entries(struct pcpu_chunk *c, size_t off, size_t len, stru
 }
 
 /*
- * Give back pages [ps, pe) of every unit: only the pages the kernel has there (present,
- * or swapped out, whose contents would come back), found with one scan (before Linux 6.7:
- * from the pagemap entries); without the pagemap, every unit's range. 1024 ranges per
- * process_madvise(), or one madvise() per range on kernels that refuse
+ * The region pages that pages [ps, pe) of every unit free: [*@off, *@off + *@len). In a
+ * coloured chunk the region pages at either end are shared with the logical pages next to
+ * the range, and stay while those are populated (a free page reads zero whether or not it
+ * is given back: only its memory is at stake).
+ */
+static void free_window(const struct pcpu_chunk *c, int ps, int pe, size_t *off, size_t *len)
+{
+	int vs = ps, ve = pe == pcpu_geom.nr_pages ? pe + 1 : pe;
+
+	if (c->coloured) {
+		if (ps > 0 && pcpu_am_block_populated(&c->map, ps - 1))
+			vs++;
+		if (pe == pcpu_geom.nr_pages || !pcpu_am_block_populated(&c->map, pe))
+			ve = pe + 1;
+	}
+	*off = (size_t)vs * pcpu_geom.page;
+	*len = ve > vs ? (size_t)(ve - vs) * pcpu_geom.page : 0;
+}
+
+/*
+ * Give back pages [ps, pe) of every unit (free_window()): only the pages the kernel has
+ * there (present, or swapped out, whose contents would come back), found with one scan
+ * (before Linux 6.7: from the pagemap entries); without the pagemap, every unit's range.
+ * 1024 ranges per process_madvise(), or one madvise() per range on kernels that refuse
  * process_madvise(MADV_DONTNEED) on ourselves (before 6.13).
  */
 static void give_back(struct pcpu_chunk *c, int ps, int pe)
 {
 	struct pcpu_pm_query q = {.anyof = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_SWAPPED};
-	size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
 	struct giveback g = {0};
+	size_t off, len;
 
-	if (!scan_units(c, ps, pe, &q, giveback_add, &g)) {
+	free_window(c, ps, pe, &off, &len);
+	if (!len)
+		return;
+	if (!scan_units(c, off, len, &q, giveback_add, &g)) {
 		advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
 		return;
 	}
@@ -599,7 +631,7 @@ static void give_back(struct pcpu_chunk *c, int ps, int pe)
 	}
 	g.nr = 0;
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
-		giveback_add(pcpu_unit_addr(c, u, off), len, &g);
+		giveback_add(pcpu_unit_region(c, u, off), len, &g);
 	advise_ranges(g.nr, MADV_DONTNEED, &pmadv_dontneed);
 }
 
@@ -630,10 +662,10 @@ int pcpu_chunk_populate(struct pcpu_chunk *c, int ps, int pe)
 undo:
 	give_back(c, ps, pe);
 	if (c->guarded) {
-		size_t off = (size_t)ps * pcpu_geom.page, len = range_len(ps, pe);
+		size_t off = (size_t)ps * pcpu_geom.page, len = range_len(c, ps, pe);
 
 		for (unsigned u = 0; u < done; u++)
-			pcpu_sys_mprotect(pcpu_unit_addr(c, u, off), len, PROT_NONE);
+			pcpu_sys_mprotect(pcpu_unit_region(c, u, off), len, PROT_NONE);
 	}
 	return -ENOMEM;
 }
@@ -708,24 +740,26 @@ struct pcpu_chunk *pcpu_chunk_lookup(uintptr_t addr)
 }
 
 /*
- * Resident bytes of pages [ps, pe) of unit @unit: with the memfd zero source the pages of
- * the process's own (the pagemap), else what mincore() calls resident (also the fallback
- * when the pagemap is unreadable).
+ * Resident bytes of pages [ps, pe) of unit @unit (region pages [ps, pe + 1) of a coloured
+ * one): with the memfd zero source the pages of the process's own (the pagemap), else what
+ * mincore() calls resident (also the fallback when the pagemap is unreadable).
  */
 static size_t unit_resident(const struct pcpu_chunk *c, unsigned unit, int ps, int pe)
 {
 	size_t page = pcpu_geom.page, n = 0;
 	unsigned char vec[512];
 
+	if (c->coloured)
+		pe++; /* the last page's tail; the region has one page more than its unit */
 	if (pcpu_zero_source == PCPU_ZERO_MEMFD) {
 		long r = pcpu_pagemap_resident(
-		    (uintptr_t)pcpu_unit_addr(c, unit, (size_t)ps * page), (size_t)(pe - ps), true);
+		    (uintptr_t)pcpu_unit_region(c, unit, (size_t)ps * page), (size_t)(pe - ps), true);
 
 		if (r >= 0)
 			return (size_t)r * page;
 	}
 	for (int p = ps; p < pe;) {
-		char *addr = pcpu_unit_addr(c, unit, (size_t)p * page);
+		char *addr = pcpu_unit_region(c, unit, (size_t)p * page);
 		int cnt = pe - p < (int)sizeof(vec) ? pe - p : (int)sizeof(vec);
 
 		pcpu_sys_counted(1);
@@ -773,7 +807,7 @@ size_t pcpu_chunk_resident_pages(const struct pcpu_chunk *c, int ps, int pe)
 		    .mask = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
 		    .inverted = PCPU_PAGE_IS_PFNZERO | PCPU_PAGE_IS_FILE,
 		};
-	if (!scan_units(c, ps, pe, &q, count_bytes, &n))
+	if (!scan_units(c, (size_t)ps * pcpu_geom.page, range_len(c, ps, pe), &q, count_bytes, &n))
 		return n;
 	n = 0;
 	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)

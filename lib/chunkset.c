@@ -316,8 +316,9 @@ static int chunk_alloc_many(struct pcpu_chunk *c, int size, int align, bool pop_
 	return pcpu_am_alloc_many(&c->map, size, align, pop_only, max, offs);
 }
 
-int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int max, int *offs,
-			       struct pcpu_chunk **out)
+/* The walk of pcpu_alloc_many_from_slots(); @any: every chunk with room will do. */
+static int slots_alloc(int set, int size, int align, bool pop_only, bool any, int max, int *offs,
+		       struct pcpu_chunk **out)
 {
 	if (max <= 0)
 		return 0;
@@ -330,6 +331,10 @@ int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int 
 			int oslot = c->slot;
 			int got;
 
+			if (!any && !pcpu_chunk_serves_align(c, align))
+				continue; /* not this kind of chunk (chunk.h) */
+			if (c->coloured && align > PCPU_COLOUR_ALIGN)
+				continue; /* coloured copies: aligned to a cache line at most */
 			got = chunk_alloc_many(c, size, align, pop_only, max, offs);
 			if (!got) {
 				/* Small or badly aligned requests stop rescanning it. */
@@ -351,6 +356,21 @@ int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int 
 		}
 	}
 	return 0;
+}
+
+int pcpu_alloc_many_from_slots(int set, int size, int align, bool pop_only, int max, int *offs,
+			       struct pcpu_chunk **out)
+{
+	return slots_alloc(set, size, align, pop_only, false, max, offs, out);
+}
+
+int pcpu_alloc_nowait_fallback(int set, int size, int align, struct pcpu_chunk **out)
+{
+	int off;
+
+	if (!slots_alloc(set, size, align, true, true, 1, &off, out))
+		return -1;
+	return off;
 }
 
 int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out)
@@ -394,13 +414,21 @@ static void link_chunk(struct pcpu_chunk *c)
 		pcpu_gstats.nr_max_chunks = pcpu_gstats.nr_chunks;
 }
 
-int pcpu_create_chunk(int set)
+bool pcpu_free_chunk_serves(int set, int align)
+{
+	for (struct pcpu_chunk *c = pcpu_slot_first(set, pcpu_free_slot); c; c = pcpu_slot_next(c))
+		if (pcpu_chunk_serves_align(c, align))
+			return true;
+	return false;
+}
+
+int pcpu_create_chunk(int set, int align)
 {
 	struct pcpu_chunk *c;
 	int err;
 
 	pcpu_release(PCPU_SHORT_LOCK);
-	err = pcpu_chunk_create(&c, set);
+	err = pcpu_chunk_create(&c, set, align <= PCPU_COLOUR_ALIGN);
 	pcpu_hold(PCPU_SHORT_LOCK);
 	if (err)
 		return err;
@@ -884,7 +912,9 @@ static size_t zero_batch(void)
 {
 	const struct drain_run *last = &batch.runs[batch.nr_runs - 1];
 	int page = (int)pcpu_geom.page;
-	int ws = batch.runs[0].off / page, we = (last->off + last->len - 1) / page + 1;
+	/* Region pages: a coloured unit's bytes reach one page further (chunk.h). */
+	int ws = batch.runs[0].off / page,
+	    we = (last->off + last->len - 1) / page + 1 + (batch.c->coloured ? 1 : 0);
 	int stride = (int)(pcpu_geom.stride / pcpu_geom.page); /* pages from unit to unit */
 	int per_read = 0;
 	bool known = false;
@@ -904,16 +934,16 @@ static size_t zero_batch(void)
 
 			first = u;
 			known = pcpu_pagemap_read(
-				(uintptr_t)pcpu_unit_addr(batch.c, u, (size_t)ws * page),
+				(uintptr_t)pcpu_unit_region(batch.c, u, (size_t)ws * page),
 				(size_t)(nu - 1) * (size_t)stride + (size_t)(we - ws), pm_ent);
 		}
 		if (known)
 			ent = pm_ent + (size_t)(u - first) * (size_t)stride;
 		for (int r = 0; r < batch.nr_runs; r++) {
 			const struct drain_run *run = &batch.runs[r];
+			int rs = (int)pcpu_unit_colour(batch.c, u) + run->off;
 
-			if (ent && !window_touched(ent, ws, run->off / page,
-						   (run->off + run->len - 1) / page + 1))
+			if (ent && !window_touched(ent, ws, rs / page, (rs + run->len - 1) / page + 1))
 				continue;
 			n += zero_copy(pcpu_unit_addr(batch.c, u, (size_t)run->off),
 				       (size_t)run->len);
@@ -993,9 +1023,10 @@ static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, si
 	}
 	z.ws = runs[0].off / page;
 	z.we = (runs[z.nr_runs - 1].off + runs[z.nr_runs - 1].len - 1) / page + 1;
-	if (pcpu_pagemap_scan_vec((uintptr_t)pcpu_unit_addr(c, 0, (size_t)z.ws * page),
-				  (uintptr_t)pcpu_unit_addr(c, pcpu_geom.nr_units - 1,
-							    (size_t)z.we * page),
+	/* Region pages, up to the one a coloured last unit's window reaches into. */
+	if (pcpu_pagemap_scan_vec((uintptr_t)pcpu_unit_region(c, 0, (size_t)z.ws * page),
+				  (uintptr_t)pcpu_unit_region(c, pcpu_geom.nr_units - 1,
+							      (size_t)(z.we + c->coloured) * page),
 				  &written, scan_zero_run, &z, vec, ARRAY_SIZE(vec)))
 		return false;
 	*zeroed += z.zeroed;

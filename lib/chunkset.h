@@ -136,11 +136,18 @@ int pcpu_set_nr_chunks(int set);
 
 /*
  * pcpu_alloc_from_slots - allocate @size bytes aligned to @align from the chunks of @set,
- * fullest fitting first (kernel: the slot walk of pcpu_alloc()). @pop_only: populated pages
- * only (PCPU_NOWAIT, and every caller's first try). pcpu_lock held. Return the offset and
- * *@out, or -1.
+ * fullest fitting first (kernel: the slot walk of pcpu_alloc()), among the chunks that serve
+ * @align (pcpu_chunk_serves_align(): coloured ones up to a cache line). @pop_only: populated
+ * pages only (PCPU_NOWAIT, and every caller's first try). pcpu_lock held. Return the offset
+ * and *@out, or -1.
  */
 int pcpu_alloc_from_slots(int set, int size, int align, bool pop_only, struct pcpu_chunk **out);
+/*
+ * pcpu_alloc_nowait_fallback - a PCPU_NOWAIT request's last resort: populated space in any
+ * chunk the alignment allows, a small object in a plain chunk too (uncoloured, but served).
+ * pcpu_lock held. Return the offset or -1.
+ */
+int pcpu_alloc_nowait_fallback(int set, int size, int align, struct pcpu_chunk **out);
 
 /*
  * pcpu_alloc_many_from_slots - up to @max allocations of @size bytes aligned to @align, all
@@ -188,10 +195,13 @@ void pcpu_reintegrate_chunk(struct pcpu_chunk *c);
 
 /*
  * pcpu_create_chunk - a new dynamic chunk for set @set, on its free slot (kernel:
- * pcpu_create_chunk()). pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock dropped
+ * pcpu_create_chunk()), for objects aligned to @align: coloured up to PCPU_COLOUR_ALIGN
+ * (chunk.h), plain above. pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock dropped
  * while the chunk is mapped. Return 0 or -ENOMEM.
  */
-int pcpu_create_chunk(int set);
+int pcpu_create_chunk(int set, int align);
+/* pcpu_free_chunk_serves - does set @set hold a free chunk for @align? pcpu_lock held. */
+bool pcpu_free_chunk_serves(int set, int align);
 
 /*
  * pcpu_add_first_chunk - register the first chunk: @dyn, its dynamic region (populated,

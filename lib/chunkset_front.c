@@ -452,6 +452,8 @@ bool pcpu_front_free(void *p)
 	if (!(old & ST_LIVE))
 		return false;
 	c = m->chunk;
+	if (!pcpu_handle_kind_ok(c, p))
+		return false; /* the locked path reports it */
 	if (!__atomic_compare_exchange_n(s, &old, (uint8_t)((old & ST_CLASS) | ST_CACHED), false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return false;

@@ -36,6 +36,7 @@ void pcpu_config_defaults(struct pcpu_settings *s)
 	s->cpu_mode = 0;
 	s->index_mode = PCPU_INDEX_CPU;
 	s->debug = false;
+	s->colour = true;
 }
 
 /* parse_size - "65536", "64k", "1m": bytes. */
@@ -160,6 +161,10 @@ static int set_pair(struct pcpu_settings *s, const char *k, const char *v)
 		if (parse_bool(v, &b))
 			return -EINVAL;
 		s->guard = b;
+	} else if (!strcmp(k, "colour")) {
+		if (parse_bool(v, &b))
+			return -EINVAL;
+		s->colour = b;
 	} else if (!strcmp(k, "topology")) {
 		if (!*v || strlen(v) >= sizeof(s->topology) ||
 		    strspn(v, "0123456789x-+") != strlen(v))

@@ -25,6 +25,7 @@ struct pcpu_settings {
 	int index_mode;          /* enum pcpu_index_mode */
 	bool debug;              /* verify after every change */
 	bool guard;              /* unpopulated chunk pages PROT_NONE (lib/chunk.c) */
+	bool colour;             /* cache-coloured units in dynamic chunks (lib/chunk.h) */
 	char topology[256];      /* fake topology, "" for the real machine */
 };
 

@@ -45,6 +45,10 @@
 /* ---------------------------------------------------------------------------------------- */
 
 _Static_assert(PCPU_MAX_CPUS * 8 == 65536, "update the size of pcpu__offset below");
+#ifdef PCPU__COLOUR_BIT
+/* PCPU__TAB() selects the second half by adding 0x10000 bytes: it must be one half. */
+_Static_assert(PCPU_MAX_CPUS * 8 == 0x10000, "update PCPU__TAB() in <pcpu.h>");
+#endif
 
 /*
  * pcpu__hot (see <pcpu.h>) and the offset table it points to are read by every this-CPU
@@ -58,7 +62,8 @@ _Static_assert(PCPU_MAX_CPUS * 8 == 65536, "update the size of pcpu__offset belo
  * copies it into its own .bss (a copy relocation would lose the placement).
  *
  * The table: a 4 KiB-aligned block in .bss (it costs nothing until touched), the table at
- * page offset 0xc40. pcpu__hot: 32 bytes in .data, pointing at the table from the start.
+ * page offset 0xc40; two halves of 64 KiB, plain chunks' and coloured chunks' (PCPU__TAB()),
+ * so both start at that page offset. pcpu__hot: 32 bytes in .data, pointing at the table from the start.
  */
 #if defined(__x86_64__)
 #define PCPU__ASM_NOBITS "@nobits"
@@ -73,9 +78,9 @@ __asm__("\t.pushsection .bss.pcpu__table, \"aw\", " PCPU__ASM_NOBITS "\n"
 	"\t.globl pcpu__offset\n"
 	"\t.hidden pcpu__offset\n"
 	"\t.type pcpu__offset, " PCPU__ASM_OBJECT "\n"
-	"\t.size pcpu__offset, 65536\n"
+	"\t.size pcpu__offset, 131072\n"
 	"pcpu__offset:\n"
-	"\t.skip 65536\n"
+	"\t.skip 131072\n"
 	"\t.popsection\n"
 	"\t.pushsection .data.pcpu__hot, \"aw\"\n"
 	"\t.balign 32\n"
@@ -459,7 +464,7 @@ static inline char *getcpu_copy(const void *h)
 {
 	/* Integer arithmetic: a handle lies outside the address space, so pointer arithmetic
 	 * on it would overflow (undefined behaviour, and UBSan says so). */
-	return (char *)((uintptr_t)h + pcpu__offset[getcpu_index()]);
+	return (char *)((uintptr_t)h + PCPU__TAB(h)[getcpu_index()]);
 }
 
 /*

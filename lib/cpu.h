@@ -13,8 +13,11 @@
 #include "config.h"
 #include "topology.h"
 
-/* The translation table pcpu__hot.offset points to (defined in cpu.c, filled by alloc.c). */
-extern __attribute__((visibility("hidden"))) uintptr_t pcpu__offset[PCPU_MAX_CPUS];
+/*
+ * The translation table pcpu__hot.offset points to (defined in cpu.c, filled by alloc.c):
+ * plain chunks' entries, then coloured chunks' (PCPU__TAB() in <pcpu.h>).
+ */
+extern __attribute__((visibility("hidden"))) uintptr_t pcpu__offset[2 * PCPU_MAX_CPUS];
 
 /*
  * pcpu_cpu_init - choose the CPU mode and index mode (settings, environment, what the

@@ -55,7 +55,8 @@ void __tsan_release(void *addr);
  * shadow lookup faults (and its deadly-signal report then deadlocks on its own slot lock
  * in a forked child): synchronise on the object's unit-0 address instead, which is mapped.
  */
-#define tsan_addr(obj) ((void *)((uintptr_t)(obj) & ~(uintptr_t)PCPU_HANDLE_BIAS))
+#define tsan_addr(obj)                                                                        \
+	((void *)((uintptr_t)(obj) & ~(uintptr_t)(PCPU_HANDLE_BIAS | PCPU_HANDLE_COLOUR)))
 #define tsan_acquire(obj) __tsan_acquire(tsan_addr(obj))
 #define tsan_release(obj) __tsan_release(tsan_addr(obj))
 #else

@@ -603,6 +603,9 @@ static void emit_runtime(struct pcpu_emit *e, const struct snap *s)
 	pcpu_emit_str(e, "zero_source", pcpu_zero_source == PCPU_ZERO_MEMFD ? "memfd" : "anon");
 	pcpu_emit_str(e, "zero_source_detail", zero_source_text());
 	pcpu_emit_bool(e, "zero_source_forced", pcpu_zero_source_forced);
+	/* Cache-coloured units for small objects (lib/chunk.h): PCPU_CONF colour, not guard. */
+	pcpu_emit_bool(e, "cache_colour",
+		       PCPU_HANDLE_COLOUR != 0 && pcpu_settings.colour && !pcpu_settings.guard);
 	if (pcpu_kernel_zero_page < 0)
 		pcpu_emit_null(e, "kernel_zero_page", "unknown");
 	else

@@ -86,7 +86,7 @@ static inline uint64_t sum_copies(uintptr_t h, const uintptr_t *offset, unsigned
 
 uint64_t pcpu_sum64_one(const void *h)
 {
-	return sum_copies((uintptr_t)h, pcpu__hot.offset, pcpu_nr_cpus());
+	return sum_copies((uintptr_t)h, PCPU__TAB(h), pcpu_nr_cpus());
 }
 
 /* Insertion sort by address, for short or nearly sorted arrays. */
@@ -192,10 +192,8 @@ static struct sum_ent *sort_runs(struct sum_ent *e, struct sum_ent *tmp, size_t 
  */
 static void sum_unsorted(const void *const h[], size_t n, uint64_t out[], unsigned nr)
 {
-	const uintptr_t *offset = pcpu__hot.offset;
-
 	for (size_t i = 0; i < n; i++)
-		out[i] = sum_copies((uintptr_t)h[i], offset, nr);
+		out[i] = sum_copies((uintptr_t)h[i], PCPU__TAB(h[i]), nr);
 }
 
 /*
@@ -269,13 +267,13 @@ static inline void run_add(uint64_t *a, const uint64_t *const *c, unsigned units
  */
 static void sum_walk(const struct sum_run *run, size_t nr_runs, uint64_t *acc)
 {
-	const uintptr_t *offset = pcpu__hot.offset;
 	const struct sum_run *end = run + nr_runs;
 	unsigned nr = pcpu_nr_cpus(), cpu;
 
 	PCPU_ASSERT(nr >= SUM_UNITS);
 	for (cpu = 0; cpu + SUM_UNITS <= nr; cpu += SUM_UNITS) {
 		for (const struct sum_run *r = run; r < end; r++) {
+			const uintptr_t *offset = PCPU__TAB(r->addr); /* a run is one chunk's */
 			const uint64_t *c[SUM_UNITS];
 
 			for (unsigned u = 0; u < SUM_UNITS; u++)
@@ -285,7 +283,7 @@ static void sum_walk(const struct sum_run *run, size_t nr_runs, uint64_t *acc)
 	}
 	for (; cpu < nr; cpu++) {
 		for (const struct sum_run *r = run; r < end; r++) {
-			const uint64_t *c = (const uint64_t *)(r->addr + offset[cpu]);
+			const uint64_t *c = (const uint64_t *)(r->addr + PCPU__TAB(r->addr)[cpu]);
 
 			run_add(acc + r->sum, &c, 1, r->len, false);
 		}

@@ -85,7 +85,7 @@ PCPU_API int pcpu__slow_add_bounded(int32_t *h, int64_t v, int32_t batch);
 #define PCPU__INLINE_ATOMIC __builtin_expect(pcpu__hot.atomic != 0, 1)
 #endif
 #define PCPU__GETCPU_COPY(N, h)                                                               \
-	((uint##N##_t *)((uintptr_t)(h) + pcpu__hot.offset[pcpu__getcpu()]))
+	((uint##N##_t *)((uintptr_t)(h) + PCPU__TAB(h)[pcpu__getcpu()]))
 #define PCPU__SLOW_OPS(N)                                                                     \
 static inline __attribute__((always_inline)) void pcpu__islow_add_##N(void *h, uint##N##_t v) \
 {                                                                                             \
@@ -188,7 +188,7 @@ PCPU__SLOW_OPS(64)
 
 #ifdef PCPU__TSAN
 #define PCPU__TSAN_COPY(N, h)                                                                 \
-	((volatile uint##N##_t *)((uintptr_t)(h) + pcpu__hot.offset[pcpu_this_cpu()]))
+	((volatile uint##N##_t *)((uintptr_t)(h) + PCPU__TAB(h)[pcpu_this_cpu()]))
 #define PCPU__TSAN_OPS(N)                                                                     \
 static inline void pcpu__tsan_add_##N(void *h, uint##N##_t v)                                \
 {                                                                                             \

@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -113,6 +114,71 @@ START_TEST(test_alignment)
 		pcpu_free(a);
 		pcpu_free(b);
 	}
+}
+END_TEST
+
+/*
+ * Cache colour (lib/chunk.h): the copies of a small object start at different cache lines
+ * of their pages, one colour per unit for up to 64 units, so they spread over the cache
+ * sets; objects aligned to more than a cache line keep that alignment in every copy (plain
+ * chunks). PCPU_CONF colour=0 turns colour off: every copy at one page offset.
+ */
+static unsigned nr_colours_of(void *h)
+{
+	uint64_t seen = 0;
+	unsigned cpu, n = 0;
+
+	pcpu_for_each_cpu(cpu) {
+		unsigned colour = (unsigned)((uintptr_t)pcpu_ptr((char *)h, cpu) % 4096 / 64);
+
+		if (!(seen & (UINT64_C(1) << colour)))
+			n++;
+		seen |= UINT64_C(1) << colour;
+	}
+	return n;
+}
+
+START_TEST(test_colour)
+{
+	const char *conf = getenv("PCPU_CONF");
+	bool off = conf && strstr(conf, "colour=0");
+	unsigned nr = pcpu_nr_cpus(), want = off ? 1 : nr < 64 ? nr : 64;
+	void *small[64], *big[8];
+
+	/* Past the first chunk, which is plain: small objects skip it while colour is on. */
+	for (int i = 0; i < 64; i++) {
+		small[i] = pcpu_alloc(8 + (size_t)i % 5 * 8, i % 2 ? 64 : 0, 0);
+		ck_assert_ptr_nonnull(small[i]);
+		ck_assert_uint_eq(nr_colours_of(small[i]), want);
+	}
+	for (int i = 0; i < 8; i++) {
+		unsigned cpu;
+		size_t align = (size_t)128 << (i % 6);
+
+		big[i] = pcpu_alloc(24, align, 0);
+		ck_assert_ptr_nonnull(big[i]);
+		pcpu_for_each_cpu(cpu)
+			ck_assert_uint_eq((uintptr_t)pcpu_ptr((char *)big[i], cpu) % align, 0);
+		ck_assert(all_zero(big[i], 24));
+		fill(big[i], 24, (unsigned)i);
+	}
+	/* Both kinds side by side: each copy its own, every operation on the right one. */
+	for (int i = 0; i < 64; i++) {
+		ck_assert(all_zero(small[i], 8));
+		fill(small[i], 8, (unsigned)i + 100);
+	}
+	for (int i = 0; i < 8; i++)
+		ck_assert(check(big[i], 24, (unsigned)i, 0));
+	for (int i = 0; i < 64; i++) {
+		ck_assert(check(small[i], 8, (unsigned)i + 100, 0));
+		pcpu_this_add((uint64_t __pcpu *)small[i], 1);
+	}
+	ck_assert_int_eq(pcpu_verify(), 0);
+	for (int i = 0; i < 64; i++)
+		pcpu_free(small[i]);
+	for (int i = 0; i < 8; i++)
+		pcpu_free(big[i]);
+	ck_assert_int_eq(pcpu_verify(), 0);
 }
 END_TEST
 
@@ -292,6 +358,18 @@ START_TEST(test_bad_free)
 	expect_abort(m);                       /* someone else's memory */
 	expect_abort(&local);                  /* the stack */
 	expect_abort(pcpu_ptr((char *)h, 0));  /* a copy, not the handle */
+#ifdef PCPU__COLOUR_BIT
+	{
+		/* A handle with its colour bit flipped names no object (lib/chunk.h). */
+		void *big = pcpu_alloc(64, 4096, 0);
+		uintptr_t bit = (uintptr_t)1 << PCPU__COLOUR_BIT;
+
+		ck_assert_ptr_nonnull(big);
+		expect_abort((void *)((uintptr_t)big ^ bit));
+		expect_abort((void *)((uintptr_t)g ^ bit));
+		pcpu_free(big);
+	}
+#endif
 	pcpu_free(g);
 	expect_abort(g);                       /* double free */
 	/* The parent's state is untouched by all of that. */
@@ -420,6 +498,7 @@ static Suite *alloc_suite(void)
 	tcase_add_test(tc, test_zeroed_and_distinct);
 	tcase_add_test(tc, test_reuse_is_zeroed);
 	tcase_add_test(tc, test_alignment);
+	tcase_add_test(tc, test_colour);
 	tcase_add_test(tc, test_alloc_type);
 	tcase_add_test(tc, test_einval);
 	tcase_add_test(tc, test_enomem_changes_nothing);

@@ -90,7 +90,7 @@ static int measure(void)
 	uintptr_t lo, hi;
 	int before, partial, after;
 
-	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0)) {
+	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0, true)) {
 		fprintf(stderr, "measure: no chunk\n");
 		return 2;
 	}
@@ -154,7 +154,7 @@ static int guard(void)
 	int status;
 	pid_t pid;
 
-	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0) || pcpu_chunk_populate(c, 2, 4))
+	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0, true) || pcpu_chunk_populate(c, 2, 4))
 		return 2;
 	touch(c, pcpu_geom.nr_units - 1, 2);
 	pcpu_chunk_depopulate(c, 2, 4);
@@ -364,6 +364,95 @@ static int run_guard(const char *conf)
 	return g;
 }
 
+/*
+ * The child: a coloured chunk's logical pages straddle their region's pages (lib/chunk.h).
+ * Pages 2, 3 and 4 populated and marked in the map, a pattern in the first and last bytes of
+ * each of them in every unit; depopulating page 3 alone must keep pages 2 and 4 whole (the
+ * region pages it shares with them stay) and make page 3 read zero where it was written.
+ * Then 2 and 4 go too, and everything of 2..4 reads zero. Prints "neighbours ok C", C 1
+ * when the chunk is coloured.
+ */
+static bool span_is(struct pcpu_chunk *c, unsigned u, int pg, unsigned char v)
+{
+	size_t page = pcpu_geom.page;
+	unsigned char *p = (unsigned char *)pcpu_unit_addr(c, u, (size_t)pg * page);
+
+#ifdef TEST_ASAN
+	ASAN_UNPOISON_MEMORY_REGION(p, page);
+#endif
+	return p[0] == v && p[page - 1] == v;
+}
+
+static int neighbours(void)
+{
+	size_t page;
+	struct pcpu_chunk *c;
+
+	if (pcpu_init(NULL) || pcpu_chunk_create(&c, 0, true) || pcpu_chunk_populate(c, 2, 5))
+		return 2;
+	page = pcpu_geom.page;
+	pcpu_am_populated(&c->map, 2, 3);
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		for (int pg = 2; pg < 5; pg++) {
+			unsigned char *p = (unsigned char *)pcpu_unit_addr(c, u, (size_t)pg * page);
+
+#ifdef TEST_ASAN
+			ASAN_UNPOISON_MEMORY_REGION(p, page);
+#endif
+			p[0] = p[page - 1] = (unsigned char)(0x10 + pg);
+		}
+	pcpu_chunk_depopulate(c, 3, 4);
+	pcpu_am_depopulated(&c->map, 3, 1);
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
+		if (!span_is(c, u, 2, 0x12) || !span_is(c, u, 4, 0x14)) {
+			fprintf(stderr, "neighbours: unit %u lost a neighbour's bytes\n", u);
+			return 4;
+		}
+		/* Its first byte shares a region page with page 2, its last with page 4. */
+		if (!c->coloured && !span_is(c, u, 3, 0)) {
+			fprintf(stderr, "neighbours: unit %u page 3 not given back\n", u);
+			return 5;
+		}
+	}
+	pcpu_chunk_depopulate(c, 2, 3);
+	pcpu_am_depopulated(&c->map, 2, 1);
+	pcpu_chunk_depopulate(c, 4, 5);
+	pcpu_am_depopulated(&c->map, 4, 1);
+	for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+		for (int pg = 2; pg < 5; pg++)
+			if (!span_is(c, u, pg, 0)) {
+				fprintf(stderr, "neighbours: unit %u page %d not zero\n", u, pg);
+				return 6;
+			}
+	printf("neighbours ok %d\n", c->coloured);
+	pcpu_chunk_destroy(c);
+	return 0;
+}
+
+static int run_neighbours(const char *conf)
+{
+	const char *env[] = {conf, NULL};
+	char *argv[] = {spawn_self(), (char *)"neighbours", NULL};
+	char out[4096];
+	const char *p;
+	int coloured = -1;
+
+	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s: %s", conf,
+		      out);
+	p = strstr(out, "neighbours ok ");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p, "neighbours ok %d", &coloured), 1);
+	return coloured;
+}
+
+START_TEST(test_coloured_neighbours)
+{
+	ck_assert_int_eq(run_neighbours("PCPU_CONF=topology=64x4,balance=0"), PCPU_HANDLE_COLOUR != 0);
+	ck_assert_int_eq(run_neighbours("PCPU_CONF=topology=64x4,balance=0,colour=0"), 0);
+	ck_assert_int_eq(run_neighbours("PCPU_CONF=topology=2x1,balance=0"), PCPU_HANDLE_COLOUR != 0);
+}
+END_TEST
+
 /* guard=1 (libpcpu(7)): a read of a depopulated page faults; by default it reads zero. */
 START_TEST(test_guard)
 {
@@ -491,12 +580,15 @@ int main(int argc, char **argv)
 		return mixed();
 	if (argc > 1 && !strcmp(argv[1], "guard"))
 		return guard();
+	if (argc > 1 && !strcmp(argv[1], "neighbours"))
+		return neighbours();
 	s = suite_create("population");
 	tc = tcase_create("population");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_syscalls_flat_anon);
 	tcase_add_test(tc, test_syscalls_flat_memfd);
 	tcase_add_test(tc, test_guard);
+	tcase_add_test(tc, test_coloured_neighbours);
 	tcase_add_test(tc, test_mixed_maps);
 	tcase_add_test(tc, test_fork_resident);
 	tcase_add_test(tc, test_fork_give_back);

@@ -67,7 +67,7 @@
 	".popsection\n\t"
 
 #define PCPU__A64_IN                                                                          \
-	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(pcpu__hot.offset)
+	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(PCPU__TAB(h))
 
 /*
  * One set for N-bit values: L/S the load/store mnemonics, R the register prefix for the

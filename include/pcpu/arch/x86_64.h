@@ -70,7 +70,7 @@
 
 /* The inputs every sequence needs: area offsets and the translation table. */
 #define PCPU__X86_IN                                                                          \
-	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(pcpu__hot.offset)
+	[cs] "r"(pcpu__hot.cs_off), [idx] "r"(pcpu__hot.idx_off), [tab] "r"(PCPU__TAB(h))
 
 /*
  * One set of primitives for N-bit values: S is the instruction suffix, C the constraint

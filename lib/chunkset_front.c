@@ -277,11 +277,11 @@ static void return_all(int k, const uintptr_t *objs, size_t n);
  * chunk at a time (pcpu_alloc_many_from_slots()), its metadata updated once per free run
  * rather than once per object. Return the one, or 0.
  */
-static uintptr_t refill(int k)
+static uintptr_t refill(int k, unsigned want, bool keep)
 {
 	uintptr_t got[RECYCLE_MAX];
 	int offs[RECYCLE_MAX];
-	unsigned want = batch[k], n = 0;
+	unsigned n = 0;
 	bool low;
 
 	pthread_mutex_lock(&pcpu_lock);
@@ -304,13 +304,13 @@ static uintptr_t refill(int k)
 	pthread_mutex_unlock(&pcpu_lock);
 	if (low)
 		pcpu_balance_kick(false);
-	if (n > 1) {
-		size_t done = 1 + pcpu_front_push_many(&front, READY(k), got + 1, n - 1);
+	if (n > (unsigned)keep) {
+		size_t done = keep + pcpu_front_push_many(&front, READY(k), got + keep, n - keep);
 
 		if (done < n)
 			return_all(k, got + done, n - done); /* the depot is full */
 	}
-	return n ? got[0] : 0;
+	return n && keep ? got[0] : 0;
 }
 
 /*
@@ -337,11 +337,12 @@ static void zero_dirty(int k, uintptr_t *objs, size_t n);
  * not the possible ones, and an alloc/free cycle never reaches the map nor waits for the
  * balancer. Return the one, or 0 when none waits.
  */
-static uintptr_t recycle(int k)
+static uintptr_t recycle(int k, size_t *got)
 {
 	uintptr_t objs[RECYCLE_MAX];
 	size_t n = pcpu_front_pop_many(&front, DIRTY(k), objs, batch[k]), done;
 
+	*got = n;
 	if (!n)
 		return 0;
 	zero_dirty(k, objs, n); /* sorts them */
@@ -361,9 +362,19 @@ void *pcpu_front_alloc(int k, size_t size, void *call_site)
 	note_size(size);
 	h = pcpu_front_pop(&front, READY(k));
 	if (unlikely(!h)) {
-		h = recycle(k);
+		size_t n;
+
+		h = recycle(k, &n);
 		if (!h)
-			h = refill(k);
+			h = refill(k, batch[k], true);
+		else if (n < batch[k] / 2)
+			/*
+			 * Few objects were freed since the list ran dry (one, in an alloc/free
+			 * cycle): make up the batch from the map's populated free space, or every
+			 * allocation from here on would recycle the object just freed, with a
+			 * page-table scan each (microseconds at 1024 units).
+			 */
+			(void)refill(k, (unsigned)(batch[k] - n), false);
 		if (!h)
 			return NULL;
 	}

@@ -348,20 +348,29 @@ static void run_mixed(const char *topo, unsigned long long *chunks, int *maps)
 	       *chunks, *maps);
 }
 
-static int run_guard(const char *conf)
+/*
+ * Run this program as @role with @conf in the environment; return the number its output
+ * prints after @key (the child's verdict), failing the test if it exits nonzero.
+ */
+static int run_role(const char *role, const char *conf, const char *key)
 {
 	const char *env[] = {conf, NULL};
-	char *argv[] = {spawn_self(), (char *)"guard", NULL};
+	char *argv[] = {spawn_self(), (char *)role, NULL};
 	char out[4096];
 	const char *p;
-	int g = -1;
+	int v = -1;
 
-	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s: %s", conf,
-		      out);
-	p = strstr(out, "guarded ");
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(sscanf(p, "guarded %d", &g), 1);
-	return g;
+	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s %s: %s",
+		      role, conf, out);
+	p = strstr(out, key);
+	ck_assert_msg(p != NULL, "%s %s: no \"%s\" in %s", role, conf, key, out);
+	ck_assert_int_eq(sscanf(p + strlen(key), "%d", &v), 1);
+	return v;
+}
+
+static int run_guard(const char *conf)
+{
+	return run_role("guard", conf, "guarded ");
 }
 
 /*
@@ -431,18 +440,7 @@ static int neighbours(void)
 
 static int run_neighbours(const char *conf)
 {
-	const char *env[] = {conf, NULL};
-	char *argv[] = {spawn_self(), (char *)"neighbours", NULL};
-	char out[4096];
-	const char *p;
-	int coloured = -1;
-
-	ck_assert_msg(spawn_code(spawn_capture(argv, env, out, sizeof(out))) == 0, "%s: %s", conf,
-		      out);
-	p = strstr(out, "neighbours ok ");
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(sscanf(p, "neighbours ok %d", &coloured), 1);
-	return coloured;
+	return run_role("neighbours", conf, "neighbours ok ");
 }
 
 START_TEST(test_coloured_neighbours)

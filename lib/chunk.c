@@ -493,8 +493,9 @@ static int guard_protect(struct pcpu_chunk *c, int ps, int pe, int prot, unsigne
 /*
  * Call @fn(addr, len, arg) for each run of pages matching @q within bytes [off, off + len)
  * of every unit's region, in address order: one PAGEMAP_SCAN over the span from unit 0's
- * window to the last unit's, its runs clipped to each unit's window. Return 0, or a negative errno when the scan cannot be made (before Linux
- * 6.7, or without /proc): then @fn may have been called for some runs already.
+ * window to the last unit's, its runs clipped to each unit's window. Return 0, or a
+ * negative errno when the scan cannot be made (before Linux 6.7, or without /proc): then
+ * @fn may have been called for some runs already.
  */
 struct clip {
 	const struct pcpu_chunk *c;

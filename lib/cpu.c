@@ -63,7 +63,8 @@ _Static_assert(PCPU_MAX_CPUS * 8 == 0x10000, "update PCPU__TAB() in <pcpu.h>");
  *
  * The table: a 4 KiB-aligned block in .bss (it costs nothing until touched), the table at
  * page offset 0xc40; two halves of 64 KiB, plain chunks' and coloured chunks' (PCPU__TAB()),
- * so both start at that page offset. pcpu__hot: 32 bytes in .data, pointing at the table from the start.
+ * so both start at that page offset. pcpu__hot: 32 bytes in .data, pointing at the table
+ * from the start.
  */
 #if defined(__x86_64__)
 #define PCPU__ASM_NOBITS "@nobits"

@@ -615,9 +615,18 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 		return err;
 	}
 	d->overflows++;
-	/* Half the array to the depot in one sequence, so that the next pushes hit. */
-	if (n)
-		d->nr += rseq_pop_many(f, l, d->objs + d->nr, n);
+	/*
+	 * Half the array to the depot in one sequence, so that the next pushes hit. Taken as
+	 * a pop takes them, as drain_locked() does: whoever reads them from the depot under
+	 * f->lock (pcpu_verify) then sees the writes made before they were pushed.
+	 */
+	if (n) {
+		size_t k = rseq_pop_many(f, l, d->objs + d->nr, n);
+
+		for (size_t i = 0; i < k; i++)
+			tsan_acquire(d->objs[d->nr + i]);
+		d->nr += k;
+	}
 	if (!rseq_push(f, l, obj))
 		d->objs[d->nr++] = obj;
 	pthread_mutex_unlock(&f->lock);

@@ -51,6 +51,7 @@ static const struct job jobs[] = {
 	{"alloc", "alloc, fake 1024x16", "topology=1024x16", "pairs,orders", false},
 	{"alloc", "alloc, fake 4096x64", "topology=4096x64", "pairs", false},
 	{"memory", "memory, real CPUs", NULL, NULL, false},
+	{"memory", "memory, fake 64x4", "topology=64x4", NULL, false},
 	{"memory", "memory, 1 CPU, index=cpu", "index=cpu", "confined-cpu", true},
 	{"memory", "memory, 1 CPU, index=cid", "index=cid", "confined-cid", true},
 	{"memory", "memory, 1 CPU of 64, index=cpu", "topology=64x4,index=cpu", "confined-cpu",

@@ -297,15 +297,14 @@ struct pair_thread {
 	const struct impl_ctx *c;
 	long n;
 	int pin;  /* -1: not pinned */
-	pthread_barrier_t *start;
-	double ns; /* this thread's wall time */
+	pthread_barrier_t *ready, *start;
+	uint64_t t0, t1; /* this thread's timed run */
 	bool failed;
 };
 
 static void *pair_thread_main(void *arg)
 {
 	struct pair_thread *t = arg;
-	uint64_t t0;
 
 	if (t->pin >= 0)
 		pin_self(t->pin);
@@ -314,50 +313,61 @@ static void *pair_thread_main(void *arg)
 	/* Warm up this thread's path in the allocator (its CPU's caches, its rseq area). */
 	if (!t->failed && !pairs_loop(t->c, t->n / 64 + 1))
 		t->failed = true;
+	pthread_barrier_wait(t->ready);
 	pthread_barrier_wait(t->start);
-	t0 = now_ns();
+	t->t0 = now_ns();
 	if (!t->failed && !pairs_loop(t->c, t->n))
 		t->failed = true;
-	t->ns = (double)(now_ns() - t0);
+	t->t1 = now_ns();
 	return NULL;
 }
 
 /*
  * One timed run of @nthreads threads doing @n pairs each. Adds to @caller the mean thread's
  * ns per pair with the process CPU ns per pair, and to @rate the total Mpairs per second.
+ *
+ * Every thread warms up and waits at @ready; the process CPU clock starts then, and @start
+ * lets them go. The rate counts from the first thread's start to the last one's end, from
+ * the threads' own clocks: the main thread may wake from a barrier after they have run.
  */
 static bool threads_run(const struct impl_ctx *c, int nthreads, const int *pin, long n,
 			struct reps *caller, double *rate)
 {
 	struct pair_thread t[4];
-	pthread_barrier_t start;
+	pthread_barrier_t ready, start;
 	struct stopwatch w;
+	uint64_t first = UINT64_MAX, last = 0;
 	double sum = 0;
 	bool ok = true;
 	int i;
 
+	pthread_barrier_init(&ready, NULL, (unsigned)nthreads + 1);
 	pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1);
 	for (i = 0; i < nthreads; i++) {
 		t[i] = (struct pair_thread){
-			.c = c, .n = n, .pin = pin ? pin[i] : -1, .start = &start,
+			.c = c, .n = n, .pin = pin ? pin[i] : -1, .ready = &ready, .start = &start,
 		};
 		if (pthread_create(&t[i].thread, NULL, pair_thread_main, &t[i]))
 			die("alloc: pthread_create failed");
 	}
-	pthread_barrier_wait(&start);
+	pthread_barrier_wait(&ready);
 	stopwatch_start(&w);
+	pthread_barrier_wait(&start);
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(t[i].thread, NULL);
-		sum += t[i].ns;
+		sum += (double)(t[i].t1 - t[i].t0);
+		first = t[i].t0 < first ? t[i].t0 : first;
+		last = t[i].t1 > last ? t[i].t1 : last;
 		ok &= !t[i].failed;
 	}
+	pthread_barrier_destroy(&ready);
 	pthread_barrier_destroy(&start);
 	if (ok && caller->n < MAX_REPS) {
 		double pairs = (double)n * nthreads;
 
 		reps_add(caller, &w, pairs); /* CPU per pair of the whole process */
 		caller->v[caller->n - 1] = sum / nthreads / (double)n;
-		*rate = pairs / ((double)(now_ns() - w.wall) / 1e9) / 1e6;
+		*rate = pairs / ((double)(last - first) / 1e9) / 1e6;
 	}
 	return ok;
 }

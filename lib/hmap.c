@@ -53,8 +53,11 @@ int pcpu_hmap_init(size_t max_bytes, size_t page)
 	hmap_page = page;
 	bits = HMAP_VA_BITS - pcpu_hmap_shift;
 	pcpu_hmap_levels = (bits + 8) / 9;
-	/* A range may start mid-granule: one byte more than max_bytes / 4. */
-	state_bytes = max_bytes / 4 + 1;
+	/*
+	 * A range may start mid-granule: one byte more than max_bytes / 4. Whole blocks of
+	 * PCPU_HMAP_STATE_BLOCK: pcpu_hmap_state() permutes the bytes within one.
+	 */
+	state_bytes = ALIGN_UP(max_bytes / 4 + 1, (size_t)PCPU_HMAP_STATE_BLOCK);
 	mem = pcpu_sys_mmap(HMAP_RESERVE, PROT_READ | PROT_WRITE);
 	if (!mem)
 		return -ENOMEM;

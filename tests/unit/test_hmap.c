@@ -10,6 +10,7 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hmap.h"
 
@@ -65,6 +66,52 @@ START_TEST(test_stale_cache_other_meta)
 }
 END_TEST
 
+/*
+ * Every 4-aligned address of a range has a state byte of its own, inside the meta's array,
+ * and neighbouring objects' bytes lie on different cache lines (two CPUs cycling
+ * neighbours must not share one), for ranges that start on and off a granule.
+ */
+START_TEST(test_state_bytes)
+{
+	static const uintptr_t starts[] = {0x7f0000800000ULL, 0x7f0000900002ULL};
+	size_t nbytes = (RANGE / 4 + 1 + PCPU_HMAP_STATE_BLOCK - 1) &
+			~(size_t)(PCPU_HMAP_STATE_BLOCK - 1);
+	uint8_t *seen = calloc(nbytes, 1);
+
+	ck_assert_ptr_nonnull(seen);
+	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE), 0);
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		uintptr_t start = starts[i], end = start + RANGE;
+		struct pcpu_hmeta *m = pcpu_hmap_add((struct pcpu_chunk *)&chunk_a, start, end);
+		uint32_t gen;
+
+		ck_assert_ptr_nonnull(m);
+		memset(seen, 0, nbytes);
+		for (uintptr_t a = (start + 3) & ~(uintptr_t)3; a < end; a += 4) {
+			uint8_t *s = pcpu_hmap_state(m, a, &gen);
+			size_t at;
+
+			ck_assert_ptr_nonnull(s);
+			at = (size_t)(s - m->state);
+			ck_assert_uint_lt(at, nbytes);
+			ck_assert_msg(!seen[at], "state byte %zu shared (address %#lx)", at,
+				      (unsigned long)a);
+			seen[at] = 1;
+			for (uintptr_t d = 4; d <= 8; d += 4) {
+				uint8_t *t = a + d < end ? pcpu_hmap_state(m, a + d, &gen) : NULL;
+
+				if (t)
+					ck_assert_uint_ne((uintptr_t)s / 64, (uintptr_t)t / 64);
+			}
+		}
+		ck_assert_ptr_null(pcpu_hmap_state(m, end, &gen));
+		ck_assert_ptr_null(pcpu_hmap_state(m, start + 1 + 4 * ((start & 3) == 0), &gen));
+		pcpu_hmap_del(m);
+	}
+	free(seen);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hmap");
@@ -74,6 +121,7 @@ int main(void)
 
 	tcase_add_test(tc, test_reregistered_range);
 	tcase_add_test(tc, test_stale_cache_other_meta);
+	tcase_add_test(tc, test_state_bytes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

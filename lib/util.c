@@ -251,25 +251,89 @@ void pcpu_mfree(void *p)
 	free(p);
 }
 
+/* Runs a batch may hold and still be merged rather than radix-sorted. */
+#define SORT_MERGE_RUNS 8
+
+static void reverse_words(uintptr_t *a, size_t n)
+{
+	for (size_t lo = 0, hi = n - 1; n && lo < hi; lo++, hi--) {
+		uintptr_t t = a[lo];
+
+		a[lo] = a[hi];
+		a[hi] = t;
+	}
+}
+
+/*
+ * Cut @a into maximal runs, ascending or strictly descending, turning the descending ones
+ * around; their starts go to @start. Return how many, or SORT_MERGE_RUNS + 1 as soon as
+ * there are more (some runs are then turned around, which does not matter to the caller).
+ */
+static size_t sort_runs(uintptr_t *a, size_t n, size_t *start)
+{
+	size_t nr = 0;
+
+	for (size_t i = 0, j; i < n; i = j) {
+		if (nr == SORT_MERGE_RUNS)
+			return nr + 1;
+		start[nr++] = i;
+		j = i + 1;
+		if (j < n && a[j] < a[i]) {
+			while (j < n && a[j] < a[j - 1])
+				j++;
+			reverse_words(a + i, j - i);
+		} else {
+			while (j < n && a[j] >= a[j - 1])
+				j++;
+		}
+	}
+	return nr;
+}
+
+/* Merge the @nr sorted runs of @a that begin at @start (ascending) with @tmp. */
+static void merge_runs(uintptr_t *a, uintptr_t *tmp, size_t n, size_t *start, size_t nr)
+{
+	uintptr_t *src = a, *dst = tmp;
+
+	while (nr > 1) {
+		size_t k = 0;
+
+		for (size_t r = 0; r < nr; r += 2) {
+			size_t lo = start[r], mid = r + 1 < nr ? start[r + 1] : n;
+			size_t hi = r + 2 < nr ? start[r + 2] : n, i = lo, j = mid, o = lo;
+
+			while (i < mid && j < hi)
+				dst[o++] = src[j] < src[i] ? src[j++] : src[i++];
+			while (i < mid)
+				dst[o++] = src[i++];
+			while (j < hi)
+				dst[o++] = src[j++];
+			start[k++] = lo;
+		}
+		nr = k;
+		{
+			uintptr_t *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	if (src != a)
+		memcpy(a, src, n * sizeof(*a));
+}
+
 void pcpu_sort_words(uintptr_t *a, uintptr_t *tmp, size_t n)
 {
 	uintptr_t diff = 0, *src = a, *dst = tmp;
-	size_t i;
+	size_t i, start[SORT_MERGE_RUNS], nr = sort_runs(a, n, start);
 
-	for (i = 1; i < n && a[i - 1] <= a[i]; i++)
-		;
-	if (i >= n)
-		return; /* sorted already */
-	for (i = 1; i < n && a[i - 1] >= a[i]; i++)
-		;
-	if (i >= n) {
-		/* Descending: what a LIFO cycle hands back (popped top first, pushed again). */
-		for (size_t lo = 0, hi = n - 1; lo < hi; lo++, hi--) {
-			uintptr_t t = a[lo];
-
-			a[lo] = a[hi];
-			a[hi] = t;
-		}
+	/*
+	 * A few runs, either way round: what the lists hand back (a LIFO cycle pops the top
+	 * first and pushes it again; arrays and depot swap halves): at most three merge
+	 * passes, none when the batch is one run.
+	 */
+	if (nr <= SORT_MERGE_RUNS) {
+		merge_runs(a, tmp, n, start, nr);
 		return;
 	}
 	for (i = 1; i < n; i++)

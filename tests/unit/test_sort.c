@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Copyright (c) 2026 The libpcpu authors */
 /*
- * pcpu_sort_words() (lib/util.c), the radix sort of handle batches, against qsort(): sorted,
- * descending, random, with duplicates, words that differ in one byte or in all of them,
+ * pcpu_sort_words() (lib/util.c), the merge of a few runs and the radix sort of handle
+ * batches, against qsort(): sorted, descending, random, with duplicates, words that differ
+ * in one byte or in all of them, 2 to 12 runs either way round (the merge takes up to 8),
  * every length up to 64 and some larger ones.
  */
 #include <check.h>
@@ -51,9 +52,16 @@ static void check(size_t n, int shape, uint64_t seed)
 		case 3: /* random over every bit */
 			a[i] = next(&seed);
 			break;
-		default: /* differ in one byte only */
+		case 4: /* differ in one byte only */
 			a[i] = base + ((next(&seed) & 0xff) << 16);
 			break;
+		default: { /* shape - 3 runs, alternately up and down, equal words between */
+			size_t runs = (size_t)shape - 3, len = n / runs + 1, r = i / len;
+			uintptr_t step = 8 * (i % len);
+
+			a[i] = base + 4096 * (r % 3) + (r & 1 ? 8 * len - step : step);
+			break;
+		}
 		}
 	}
 	memcpy(b, a, n * sizeof(*a));
@@ -70,7 +78,7 @@ START_TEST(test_sort_like_qsort)
 {
 	static const size_t big[] = {255, 256, 257, 1000, 1024, 4099};
 
-	for (int shape = 0; shape < 5; shape++) {
+	for (int shape = 0; shape < 16; shape++) {
 		for (size_t n = 0; n <= 64; n++)
 			check(n, shape, 0x9e3779b97f4a7c15ULL + n);
 		for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)

@@ -478,7 +478,8 @@ PCPU_API size_t pcpu_domain_usage(const struct pcpu_domain *d);
  */
 struct pcpu_config {
 	size_t size;             /* sizeof(struct pcpu_config) */
-	size_t unit_size;        /* bytes per unit of a dynamic chunk: power of two, 64 KiB..64 MiB */
+	size_t unit_size;        /* bytes per unit of a dynamic chunk: power of two, 64 KiB..64 MiB
+				  * (default: 256 KiB, less from 2048 CPUs; see libpcpu(7)) */
 	size_t static_size;      /* bytes of the first chunk's static region */
 	size_t reserved_size;    /* bytes of the first chunk's reserved region */
 	int balance;             /* 1: background balancer thread; -1: synchronous (off) */

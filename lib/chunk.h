@@ -129,8 +129,8 @@ struct pcpu_chunk {
 };
 
 /*
- * pcpu_geom_init - compute the geometry for @unit_size and @nr_units, and decide the zero
- * source (probes the kernel once; needs pcpu_topo).
+ * pcpu_geom_init - compute the geometry for @unit_size (0: automatic, from @nr_units) and
+ * @nr_units, and decide the zero source (probes the kernel once; needs pcpu_topo).
  */
 void pcpu_geom_init(size_t unit_size, unsigned nr_units);
 

@@ -25,7 +25,7 @@ const char *pcpu_getenv(const char *name)
 void pcpu_config_defaults(struct pcpu_settings *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->unit_size = 256 << 10;
+	s->unit_size = 0; /* automatic: pcpu_geom_init() picks it from the CPU count */
 	/* The kernel's defaults: 8 KiB reserved for modules, 28 KiB (+ slack) dynamic. */
 	s->static_size = 16 << 10;
 	s->reserved_size = 8 << 10;

@@ -14,7 +14,7 @@
 #include <pcpu.h>
 
 struct pcpu_settings {
-	size_t unit_size;        /* bytes per unit of a dynamic chunk */
+	size_t unit_size;        /* bytes per unit of a dynamic chunk; 0: automatic */
 	size_t static_size;      /* first chunk: static region */
 	size_t reserved_size;    /* first chunk: reserved region */
 	size_t first_dyn_size;   /* first chunk: dynamic region */

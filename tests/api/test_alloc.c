@@ -50,6 +50,30 @@ START_TEST(test_topology)
 }
 END_TEST
 
+/*
+ * The unit size the topology gets (PCPU_TEST_UNIT_KIB), which is also the largest
+ * allocation: a unit's worth works, a byte more is EINVAL.
+ */
+START_TEST(test_unit_size)
+{
+	const char *want = getenv("PCPU_TEST_UNIT_KIB");
+	struct pcpu_stats st = {.size = sizeof(st)};
+	void *h;
+
+	ck_assert_int_eq(pcpu_stats_get(&st), 0);
+	if (want)
+		ck_assert_uint_eq(st.unit_size, (size_t)atoi(want) << 10);
+	h = pcpu_alloc(st.unit_size, 0, 0);
+	ck_assert_ptr_nonnull(h);
+	ck_assert(all_zero(h, st.unit_size));
+	pcpu_free(h);
+	errno = 0;
+	ck_assert_ptr_null(pcpu_alloc(st.unit_size + 1, 0, 0));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(pcpu_verify(), 0);
+}
+END_TEST
+
 START_TEST(test_zeroed_and_distinct)
 {
 	static const size_t sizes[] = {1, 2, 3, 4, 7, 8, 12, 16, 33, 64, 100, 256, 1000,
@@ -495,6 +519,7 @@ static Suite *alloc_suite(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_topology);
+	tcase_add_test(tc, test_unit_size);
 	tcase_add_test(tc, test_zeroed_and_distinct);
 	tcase_add_test(tc, test_reuse_is_zeroed);
 	tcase_add_test(tc, test_alignment);

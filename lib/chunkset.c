@@ -999,30 +999,24 @@ static void scan_zero_run(uint64_t s, uint64_t e, void *arg)
 	}
 }
 
-/* Zero up to SCAN_BATCH objects with one scan. Return false when the kernel cannot scan. */
-static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, size_t *zeroed)
+/*
+ * Zero the copies of the @nr_runs runs (ascending offsets of @c) with one scan. Return
+ * false when the kernel cannot scan (some copies may be zero already).
+ */
+static bool scan_zero_runs(struct pcpu_chunk *c, const struct drain_run *runs, int nr_runs,
+			   size_t *zeroed)
 {
 	static const struct pcpu_pm_query written = {
 		.inverted = PCPU_PAGE_IS_FILE | PCPU_PAGE_IS_PFNZERO,
 		.mask = PCPU_PAGE_IS_FILE | PCPU_PAGE_IS_PFNZERO,
 		.anyof = PCPU_PAGE_IS_PRESENT | PCPU_PAGE_IS_SWAPPED,
 	};
-	struct drain_run runs[SCAN_BATCH];
 	struct pcpu_page_region vec[32]; /* written runs per ioctl: about one per written unit */
-	struct scan_zero z = {.c = c, .runs = runs};
+	struct scan_zero z = {.c = c, .runs = runs, .nr_runs = nr_runs};
 	int page = (int)pcpu_geom.page;
 
-	for (int i = 0; i < n; i++) {
-		struct drain_run *last = z.nr_runs ? &runs[z.nr_runs - 1] : NULL;
-
-		PCPU_ASSERT(!i || offs[i] > offs[i - 1]);
-		if (last && last->off + last->len == offs[i])
-			last->len += size;
-		else
-			runs[z.nr_runs++] = (struct drain_run){offs[i], size};
-	}
 	z.ws = runs[0].off / page;
-	z.we = (runs[z.nr_runs - 1].off + runs[z.nr_runs - 1].len - 1) / page + 1;
+	z.we = (runs[nr_runs - 1].off + runs[nr_runs - 1].len - 1) / page + 1;
 	/* Region pages, up to the one a coloured last unit's window reaches into. */
 	if (pcpu_pagemap_scan_vec((uintptr_t)pcpu_unit_region(c, 0, (size_t)z.ws * page),
 				  (uintptr_t)pcpu_unit_region(c, pcpu_geom.nr_units - 1,
@@ -1031,6 +1025,24 @@ static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, si
 		return false;
 	*zeroed += z.zeroed;
 	return true;
+}
+
+/* Zero up to SCAN_BATCH objects with one scan. Return false when the kernel cannot scan. */
+static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, size_t *zeroed)
+{
+	struct drain_run runs[SCAN_BATCH];
+	int nr_runs = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct drain_run *last = nr_runs ? &runs[nr_runs - 1] : NULL;
+
+		PCPU_ASSERT(!i || offs[i] > offs[i - 1]);
+		if (last && last->off + last->len == offs[i])
+			last->len += size;
+		else
+			runs[nr_runs++] = (struct drain_run){offs[i], size};
+	}
+	return scan_zero_runs(c, runs, nr_runs, zeroed);
 }
 
 size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
@@ -1097,7 +1109,15 @@ long pcpu_zero_drain(long max_batches, bool *kick)
 		list_add_tail(&c->queue_list, &zero_queue);
 		pcpu_release(PCPU_SHORT_LOCK);
 
-		zeroed = zero_batch();
+		/*
+		 * One scan finds the written pages of every unit (Linux 6.7); without it, the
+		 * pagemap reads of zero_batch(), which read every copy of a batch spread over
+		 * more than PM_MAX_PAGES pages: at 1024 units each read of a copy nobody wrote
+		 * faults the zero page in.
+		 */
+		zeroed = 0;
+		if (!scan_zero_runs(c, batch.runs, batch.nr_runs, &zeroed))
+			zeroed += zero_batch();
 
 		pcpu_hold(PCPU_SHORT_LOCK);
 		for (int i = 0; i < batch.nr; i++) {

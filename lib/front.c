@@ -460,6 +460,13 @@ void pcpu_front_destroy(struct pcpu_front *f)
 /* Depots (f->lock held)                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+void pcpu_front_limit_depots(struct pcpu_front *f, size_t cap)
+{
+	for (unsigned l = 0; l < f->nr_lists; l++)
+		if (cap < f->depot[l].cap)
+			f->depot[l].cap = cap;
+}
+
 static int depot_reserve(struct pcpu_front_depot *d, size_t more)
 {
 	/* Fixed capacity: a full depot makes the caller keep its objects (see front.h). */

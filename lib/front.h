@@ -75,6 +75,11 @@ struct pcpu_front {
  */
 int pcpu_front_init(struct pcpu_front *f, unsigned nr_lists, const unsigned *cap,
 		    unsigned nr_cpus, bool percpu);
+/*
+ * pcpu_front_limit_depots - hold at most @cap objects (<= PCPU_FRONT_DEPOT_CAP) in each of
+ * @f's depots from now on; for tests that fill one. Before any object is in @f.
+ */
+void pcpu_front_limit_depots(struct pcpu_front *f, size_t cap);
 /* pcpu_front_destroy - free @f's memory (objects still in it are forgotten). */
 void pcpu_front_destroy(struct pcpu_front *f);
 

@@ -281,6 +281,58 @@ START_TEST(test_double_free_of_cached)
 }
 END_TEST
 
+/*
+ * A flood of frees that fills a dirty depot spills into the map's zeroing queue in
+ * batches. With PCPU__FRONT_DEPOT_CAP below two batches (the run front-topo-64x4-overflow)
+ * the depot fills before a free would kick the balance work, and where the freer zeroes
+ * nothing itself (more than 8 units) the queue must hold them; a double free of a queued
+ * object still aborts; the structures verify; and once drained, every object allocated
+ * again reads zero on every CPU although every copy was written before the free.
+ */
+enum { FLOOD = 40000 }; /* more than a depot holds (32768) */
+static void **flood;
+
+static void double_free_queued(void)
+{
+	pcpu_free(flood[FLOOD - 1]);
+}
+
+START_TEST(test_dirty_depot_overflow)
+{
+	long bad = 0;
+
+	flood = malloc(FLOOD * sizeof(*flood));
+	ck_assert_ptr_nonnull(flood);
+	pcpu_balance_stop();
+	for (int i = 0; i < FLOOD; i++) {
+		flood[i] = pcpu_alloc(8, 0, 0);
+		ck_assert_ptr_nonnull(flood[i]);
+		pattern(flood[i], 8, 0x5a);
+	}
+	for (int i = 0; i < FLOOD; i++)
+		pcpu_free(flood[i]);
+	ck_assert_int_eq(pcpu_verify(), 0);
+	if (getenv("PCPU__FRONT_DEPOT_CAP") && pcpu_nr_cpus() > 8) {
+		ck_assert_int_gt(pcpu_queued_areas(), 0);
+#ifndef FRONT_TEST_TSAN
+		expect_double_free(double_free_queued);
+#endif
+	}
+	pcpu_balance_work(true); /* drains the queue and the caches */
+	ck_assert_int_eq(pcpu_queued_areas(), 0);
+	for (int i = 0; i < FLOOD; i++) {
+		flood[i] = pcpu_alloc(8, 0, 0);
+		ck_assert_ptr_nonnull(flood[i]);
+		bad += !reads_zero(flood[i], 8);
+	}
+	ck_assert_int_eq(bad, 0);
+	for (int i = 0; i < FLOOD; i++)
+		pcpu_free(flood[i]);
+	ck_assert_int_eq(pcpu_verify(), 0);
+	free(flood);
+}
+END_TEST
+
 /* Threads allocate, pattern every copy, free; every object they get reads zero. */
 static int stop;
 
@@ -414,6 +466,10 @@ int main(void)
 	tcase_add_test(tc, test_stats_show_classes);
 	tcase_add_test(tc, test_zero_storm);
 	tcase_add_test(tc, test_cached_objects_age_out);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("overflow");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_dirty_depot_overflow);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("scale");
 	tcase_set_timeout(tc, 300);

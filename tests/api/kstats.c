@@ -188,6 +188,7 @@ static u64 kstats_total_seq(void)
 
 #include "mode_check.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 enum { THREADS = 12, ITERS = 300000 };
 static long iters; /* ITERS, scaled for emulators (test_scaled()) */
@@ -314,16 +315,10 @@ int main(void)
 {
 	Suite *s = suite_create("kstats");
 	TCase *tc = tcase_create("kstats");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 280);
 	tcase_add_test(tc, test_mode);
 	tcase_add_test(tc, test_module_storm);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

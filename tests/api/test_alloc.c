@@ -22,6 +22,7 @@
 
 #include "proc_util.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 static unsigned seed = 12345;
 
@@ -538,14 +539,9 @@ static Suite *alloc_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(alloc_suite());
 	const char *s = getenv("PCPU_TEST_SEED");
-	int failed;
 
 	if (s)
 		seed = (unsigned)atoi(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(alloc_suite(), CK_FORK_GETENV);
 }

@@ -26,6 +26,7 @@
 #include "lib/balance.h"
 #include "proc_util.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 /* Wait (the test polls, the library does not) up to @ms for @cond to hold. */
 #define WAIT_FOR(cond, ms)                                                                    \
@@ -309,8 +310,6 @@ int main(void)
 {
 	Suite *s = suite_create("balance");
 	TCase *tc = tcase_create("balance");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_thread_named_and_signals_blocked);
@@ -322,11 +321,6 @@ int main(void)
 	tcase_add_test(tc, test_balance_off);
 	tcase_add_test(tc, test_trim);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
 	/* Each test in a fresh process: the library starts uninitialised in every one. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

@@ -14,6 +14,7 @@
 #include <pcpu.h>
 
 #include "mode_check.h"
+#include "../check_run.h"
 
 START_TEST(test_mode)
 {
@@ -210,8 +211,6 @@ int main(void)
 {
 	Suite *s = suite_create("counter");
 	TCase *tc = tcase_create("counter");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_mode);
@@ -220,9 +219,5 @@ int main(void)
 	tcase_add_test(tc, test_set_compare);
 	tcase_add_test(tc, test_concurrent_sum);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

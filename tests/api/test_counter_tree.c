@@ -31,6 +31,7 @@
 #include "mode_check.h"
 #include "pcpu_config.h"
 #include "spawn.h"
+#include "../check_run.h"
 
 static uint64_t rnd(uint64_t *x)
 {
@@ -357,8 +358,6 @@ int main(int argc, char **argv)
 {
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 #if PCPU_FAULT_INJECT
 	if (argc > 1 && !strcmp(argv[1], "--fault-child"))
@@ -379,9 +378,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_init_enomem);
 #endif
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "proc_util.h"
+#include "../check_run.h"
 
 /*
  * LeakSanitizer: libpcpu does not tear its metadata down when it is unloaded (chunks,
@@ -94,15 +95,9 @@ int main(void)
 {
 	Suite *s = suite_create("dlclose");
 	TCase *tc = tcase_create("dlclose");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_dlclose_cycles);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -23,6 +23,7 @@
 #include "lib/domain.h"
 #include "mode_check.h"
 #include "stats_json.h"
+#include "../check_run.h"
 
 /* The documented charge of an accounted allocation of @size bytes. */
 static size_t charge(size_t size)
@@ -466,8 +467,6 @@ int main(void)
 {
 	Suite *s = suite_create("domain");
 	TCase *tc = tcase_create("domain");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_mode);
@@ -481,9 +480,5 @@ int main(void)
 	tcase_add_test(tc, test_concurrent);
 	tcase_add_test(tc, test_create_args_and_stats);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -22,6 +22,7 @@
 #include <pcpu.h>
 #include "spawn.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 #define NR 300
 
@@ -148,8 +149,6 @@ int main(int argc, char **argv)
 {
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	if (argc > 1 && !strcmp(argv[1], "--workload"))
 		return workload();
@@ -158,9 +157,5 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 1200);
 	tcase_add_test(tc, test_fault_sweep);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -22,6 +22,7 @@
 #include "lib/chunkset.h"
 #include "mode_check.h"
 #include "stats_json.h"
+#include "../check_run.h"
 
 #define N 5000
 
@@ -455,8 +456,6 @@ int main(void)
 {
 	Suite *s = suite_create("front");
 	TCase *tc = tcase_create("front");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_reused_objects_read_zero);
@@ -474,10 +473,5 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_recycled_objects_read_zero);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

@@ -19,6 +19,7 @@
 
 #include "lib/alloc.h"
 #include "mode_check.h"
+#include "../check_run.h"
 
 /*
  * The kernel builds without -Wsign-compare, and these checks compare a long or unsigned
@@ -378,8 +379,6 @@ int main(void)
 {
 	Suite *s = suite_create("kernel_percpu");
 	TCase *tc = tcase_create("kernel_percpu");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_mode);
 	tcase_add_test(tc, test_percpu_test);
@@ -389,9 +388,5 @@ int main(void)
 	tcase_add_test(tc, test_percpu_counter);
 	tcase_add_test(tc, test_percpu_counter_tree);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -55,6 +55,7 @@
 #include <pcpu.h>
 
 #include "proc_util.h"
+#include "../check_run.h"
 
 #define MIB ((size_t)1 << 20)
 #define KIB ((size_t)1 << 10)
@@ -706,8 +707,6 @@ int main(void)
 {
 	Suite *s = suite_create("lazy");
 	TCase *tc = tcase_create("lazy");
-	SRunner *sr;
-	int failed;
 
 	/* Before any libpcpu call: population must see the narrowed affinity. */
 	pin_one_cpu();
@@ -722,11 +721,6 @@ int main(void)
 	tcase_add_test(tc, test_drain_unwritten);
 	tcase_add_test(tc, test_repopulate);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
 	/* Each test needs a library of its own: its own topology, zero source and baseline. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

@@ -20,6 +20,7 @@
 #include "pcpu_config.h"
 #include "spawn.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 #ifndef PCPU_TEST_DEBUG_INFO
 #define PCPU_TEST_DEBUG_INFO 0
@@ -289,14 +290,8 @@ static Suite *leaks_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
 
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child_main(argv[2]);
-	sr = srunner_create(leaks_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(leaks_suite(), CK_FORK_GETENV);
 }

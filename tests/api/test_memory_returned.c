@@ -17,6 +17,7 @@
 #include <pcpu.h>
 
 #include "lib/alloc.h"
+#include "../check_run.h"
 
 #define NR_OBJS 1000000
 #define SLACK (2L << 20)
@@ -181,18 +182,11 @@ int main(void)
 {
 	Suite *s = suite_create("memory_returned");
 	TCase *tc = tcase_create("memory_returned");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_returned_by_trim);
 	tcase_add_test(tc, test_returned_by_balancer);
 	tcase_add_test(tc, test_returned_balance_off);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

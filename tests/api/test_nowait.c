@@ -22,6 +22,7 @@
 #include "lib/alloc.h"
 #include "lib/balance.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 #define NR_THREADS 8
 
@@ -252,8 +253,6 @@ int main(void)
 {
 	Suite *s = suite_create("nowait");
 	TCase *tc = tcase_create("nowait");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_nowait_storm);
@@ -261,10 +260,5 @@ int main(void)
 	tcase_add_test(tc, test_nowait_recovers);
 	tcase_add_test(tc, test_nowait_balance_off);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

@@ -44,6 +44,7 @@
 #include "lib/topology.h"
 #include "spawn.h"
 #include "test_util.h"
+#include "../check_run.h"
 
 /* Lines of /proc/self/maps that start inside [lo, hi), or every line when lo == hi. */
 static int count_maps(uintptr_t lo, uintptr_t hi)
@@ -569,8 +570,6 @@ int main(int argc, char **argv)
 {
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 	if (argc > 1 && !strcmp(argv[1], "measure"))
 		return measure();
@@ -591,9 +590,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_fork_resident);
 	tcase_add_test(tc, test_fork_give_back);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

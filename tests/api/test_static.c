@@ -24,6 +24,7 @@
 #include "lib/alloc.h"
 #include "mode_check.h"
 #include "test_static_decl.h"
+#include "../check_run.h"
 
 struct point {
 	int32_t x, y;
@@ -617,8 +618,6 @@ int main(void)
 {
 	Suite *s = suite_create("static");
 	TCase *tc = tcase_create("static");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_mode);
@@ -635,11 +634,6 @@ int main(void)
 	tcase_add_test(tc, test_dso_reserved_cycles);
 	tcase_add_test(tc, test_reserved_full_dso_falls_back);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
 	/* Each test in its own process: several of them use up the regions on purpose. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

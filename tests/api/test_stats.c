@@ -21,6 +21,7 @@
 #include "pcpu_config.h"
 #include "spawn.h"
 #include "stats_json.h"
+#include "../check_run.h"
 
 #define OUT_MAX (1 << 20)
 
@@ -570,14 +571,8 @@ static Suite *stats_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
 
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child_main(argv[2]);
-	sr = srunner_create(stats_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(stats_suite(), CK_FORK_GETENV);
 }

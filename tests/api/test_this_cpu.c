@@ -22,6 +22,7 @@
 #include <pcpu.h>
 
 #include "mode_check.h"
+#include "../check_run.h"
 
 /* Sum of every copy, as uint64_t (wraps like the operand type once truncated). */
 #define SUM_COPIES(p)                                                                         \
@@ -495,8 +496,6 @@ int main(void)
 {
 	Suite *s = suite_create("this_cpu");
 	TCase *tc = tcase_create("ops");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_mode);
 	tcase_add_test(tc, test_int8);
@@ -518,9 +517,5 @@ int main(void)
 	tcase_add_test(tc, test_thread_churn);
 	tcase_add_test(tc, test_fork);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -36,6 +36,7 @@
 
 #include "proc_util.h"
 #include "stats_json.h"
+#include "../check_run.h"
 
 #define KIB ((long long)1 << 10)
 #define MIB ((long long)1 << 20)
@@ -313,8 +314,6 @@ int main(void)
 {
 	Suite *s = suite_create("trim");
 	TCase *tc = tcase_create("trim");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_zeroed_anon);
@@ -324,11 +323,6 @@ int main(void)
 	tcase_add_test(tc, test_trim_race_anon);
 	tcase_add_test(tc, test_trim_race_memfd);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
 	/* Each test needs a library of its own: its own zero source and baseline. */
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK);
 }

@@ -24,6 +24,7 @@
 
 #include "lib/balance.h"
 #include "../api/test_util.h"
+#include "../check_run.h"
 
 #define NR_WORKERS 4
 #define NR_KEPT 200
@@ -175,8 +176,6 @@ int main(void)
 {
 	Suite *s;
 	TCase *tc;
-	SRunner *sr;
-	int failed;
 
 #if defined(UNDER_ASAN) && defined(__clang__) && __clang_major__ < 18
 	/*
@@ -192,9 +191,5 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_fork_storm);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../check_run.h"
+
 #define STORM_MAX_WORKERS 64
 
 /* PCPU_STRESS_SECONDS, default 3, at least 1. */
@@ -34,17 +36,11 @@ static inline int storm_main(const char *name, const TTest *test, int slack)
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create(name);
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, storm_seconds() + slack);
 	tcase_add_test(tc, test);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }
 
 struct storm_worker {

@@ -17,6 +17,7 @@
 
 #include "area_map.h"
 #include "am_model.h"
+#include "../check_run.h"
 
 static char why[512];
 
@@ -1169,11 +1170,5 @@ static Suite *area_map_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(area_map_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(area_map_suite(), CK_FORK_GETENV);
 }

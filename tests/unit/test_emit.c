@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "emit.h"
+#include "../check_run.h"
 
 /* Run @fn with an emitter on a memory stream; return what it wrote (malloc'ed). */
 static char *emitted(void (*fn)(struct pcpu_emit *e), bool json)
@@ -198,16 +199,10 @@ int main(void)
 {
 	Suite *s = suite_create("emit");
 	TCase *tc = tcase_create("emit");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_json_layout);
 	tcase_add_test(tc, test_text_layout);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -22,6 +22,7 @@
 
 #include "../api/mode_check.h"
 #include "front.h"
+#include "../check_run.h"
 
 #define NR_LISTS 3
 #define NR_TOKENS 20000
@@ -403,8 +404,6 @@ int main(void)
 {
 	Suite *s = suite_create("front");
 	TCase *tc = tcase_create("front");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, stress_seconds() * 2 + 120);
 	tcase_add_test(tc, test_bad_init);
@@ -415,9 +414,5 @@ int main(void)
 	tcase_add_test(tc, test_storm);
 	tcase_add_test(tc, test_storm_depot_only);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hmap.h"
+#include "../check_run.h"
 
 #define PAGE 4096
 #define RANGE ((uintptr_t)256 << 10)
@@ -116,16 +117,10 @@ int main(void)
 {
 	Suite *s = suite_create("hmap");
 	TCase *tc = tcase_create("hmap");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_reregistered_range);
 	tcase_add_test(tc, test_stale_cache_other_meta);
 	tcase_add_test(tc, test_state_bytes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

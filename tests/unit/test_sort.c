@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "../check_run.h"
 
 static int cmp_word(const void *a, const void *b)
 {
@@ -91,14 +92,8 @@ int main(void)
 {
 	Suite *s = suite_create("sort");
 	TCase *tc = tcase_create("sort");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_sort_like_qsort);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pcpu_check_run(s, CK_FORK_GETENV);
 }

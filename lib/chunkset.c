@@ -317,6 +317,18 @@ static int chunk_alloc_many(struct pcpu_chunk *c, int size, int align, bool pop_
 }
 
 /* The walk of pcpu_alloc_many_from_slots(); @any: every chunk with room will do. */
+/*
+ * May the slot walk allocate from @c for @align? The chunk kinds' policy says
+ * (pcpu_chunk_serves_align()); with @any (PCPU_NOWAIT's last resort) only what a chunk can
+ * hold: a coloured one, nothing aligned past a cache line.
+ */
+static bool chunk_takes(const struct pcpu_chunk *c, int align, bool any)
+{
+	if (any)
+		return !c->coloured || align <= PCPU_COLOUR_ALIGN;
+	return pcpu_chunk_serves_align(c, align);
+}
+
 static int slots_alloc(int set, int size, int align, bool pop_only, bool any, int max, int *offs,
 		       struct pcpu_chunk **out)
 {
@@ -331,10 +343,8 @@ static int slots_alloc(int set, int size, int align, bool pop_only, bool any, in
 			int oslot = c->slot;
 			int got;
 
-			if (!any && !pcpu_chunk_serves_align(c, align))
-				continue; /* not this kind of chunk (chunk.h) */
-			if (c->coloured && align > PCPU_COLOUR_ALIGN)
-				continue; /* coloured copies: aligned to a cache line at most */
+			if (!chunk_takes(c, align, any))
+				continue;
 			got = chunk_alloc_many(c, size, align, pop_only, max, offs);
 			if (!got) {
 				/* Small or badly aligned requests stop rescanning it. */

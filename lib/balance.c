@@ -11,7 +11,8 @@
  *      without pcpu_alloc_mutex: no allocator waits for the zeroing;
  *   1. pcpu_balance_free(): keep at most one fully free chunk;
  *   2. pcpu_reclaim_populated(): depopulate the chunks isolated for reclaim, down to HIGH
- *      empty populated pages;
+ *      empty populated pages in the reserve (chunkset.h), then step 1 again for the
+ *      chunks that reached the free slot;
  *   3. pcpu_balance_populated(): populate up to HIGH empty pages (LOW is the allocator's
  *      kick);
  *   4. pcpu_balance_free(empty only).
@@ -51,6 +52,14 @@ static bool bal_stopping;
 /* Policy                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Does the reserve need @c's pages (it would drop below HIGH without them)? */
+static bool reserve_needs(const struct pcpu_chunk *c, int set)
+{
+	int own = pcpu_chunk_reserve_pages(c);
+
+	return own && pcpu_nr_empty_pop_pages(set) - own < (int)pcpu_settings.empty_high;
+}
+
 /*
  * kernel: pcpu_balance_free(): keep at most one free chunk (@all: none, for trim;
  * @empty_only: only those without populated pages, or whose empty pages the set can spare
@@ -59,19 +68,28 @@ static bool bal_stopping;
  */
 static size_t balance_free(int set, bool empty_only, bool all)
 {
-	int high = (int)pcpu_settings.empty_high;
 	size_t bytes = 0;
 
 	for (;;) {
-		struct pcpu_chunk *c = pcpu_slot_first(set, pcpu_free_slot);
+		struct pcpu_chunk *c, *keep = NULL;
 
-		if (c && !all)
-			c = pcpu_slot_next(c); /* the head stays: one free chunk is kept */
-		for (; c; c = pcpu_slot_next(c)) {
-			if (c->immutable)
+		/*
+		 * One free chunk is kept: one whose pages the reserve needs if there is one
+		 * (kernel: the head, which may be an unpopulated one while the reserve sits
+		 * in the next), else the head.
+		 */
+		if (!all) {
+			keep = pcpu_slot_first(set, pcpu_free_slot);
+			for (c = keep; c; c = pcpu_slot_next(c))
+				if (!c->immutable && reserve_needs(c, set)) {
+					keep = c;
+					break;
+				}
+		}
+		for (c = pcpu_slot_first(set, pcpu_free_slot); c; c = pcpu_slot_next(c)) {
+			if (c == keep || c->immutable)
 				continue;
-			if (empty_only && c->map.nr_populated &&
-			    pcpu_nr_empty_pop_pages(set) - c->map.nr_empty_pop_pages < high)
+			if (empty_only && reserve_needs(c, set))
 				continue;
 			break;
 		}
@@ -128,9 +146,13 @@ retry:
 		struct pcpu_chunk *c;
 		int n;
 
-		/* The first chunk too, once pcpu_trim() has given its free pages back. */
+		/*
+		 * Chunks in the reserve only: the first chunk too, once pcpu_trim() has given
+		 * its free pages back, where it serves small requests (colour off).
+		 */
 		for (c = pcpu_slot_first(set, slot); c; c = pcpu_slot_next(c))
-			if (!c->isolated && pcpu_empty_unpop_pages(c) > 0)
+			if (!c->isolated && pcpu_chunk_in_reserve(c) &&
+			    pcpu_empty_unpop_pages(c) > 0)
 				break;
 		if (!c)
 			continue;
@@ -199,10 +221,11 @@ static size_t balance_run(bool trim, bool idle, bool *failed)
 		bytes += reclaim_populated(set, trim);
 		/*
 		 * A chunk isolated for reclaim when its last area was freed reaches the free
-		 * slot only now: pcpu_trim() gives it back too.
+		 * slot only now: pcpu_trim() gives it back too, and otherwise one free chunk
+		 * stays again. The reclaim may have left the reserve spread over two free
+		 * chunks, neither of which the last step below would then give back.
 		 */
-		if (trim)
-			bytes += balance_free(set, false, true);
+		bytes += balance_free(set, false, trim);
 		if (!trim && !balance_populated(set))
 			*failed = true;
 		bytes += balance_free(set, true, false);

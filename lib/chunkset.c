@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -246,10 +247,20 @@ void pcpu_for_each_chunk(void (*fn)(struct pcpu_chunk *c, void *arg), void *arg)
 /* Empty populated pages and reclaim                                                         */
 /* ---------------------------------------------------------------------------------------- */
 
+bool pcpu_chunk_in_reserve(const struct pcpu_chunk *c)
+{
+	return !c->reserved && pcpu_chunk_serves_align(c, PCPU_MIN_ALLOC_SIZE);
+}
+
+int pcpu_chunk_reserve_pages(const struct pcpu_chunk *c)
+{
+	return pcpu_chunk_in_reserve(c) && !c->isolated ? c->map.nr_empty_pop_pages : 0;
+}
+
 /* Apply a change of @c's empty populated pages (after an area map call) to its set. */
 static void update_empty_pages(struct pcpu_chunk *c, int before)
 {
-	if (c->reserved || c->isolated)
+	if (!pcpu_chunk_in_reserve(c) || c->isolated)
 		return;
 	sets[c->set].nr_empty_pop_pages += c->map.nr_empty_pop_pages - before;
 }
@@ -269,6 +280,7 @@ int pcpu_nr_empty_pop_pages(int set)
 bool pcpu_should_reclaim_chunk(const struct pcpu_chunk *c)
 {
 	int empty = c->map.nr_empty_pop_pages;
+	int quarter = c->map.nr_blocks / 4 > 1 ? c->map.nr_blocks / 4 : 1;
 
 	if (c->immutable || c->reserved)
 		return false;
@@ -277,16 +289,25 @@ bool pcpu_should_reclaim_chunk(const struct pcpu_chunk *c)
 		return true;
 	if (c->isolated)
 		return false;
-	return sets[c->set].nr_empty_pop_pages > (int)pcpu_settings.empty_high + empty &&
-	       empty >= c->map.nr_blocks / 4;
+	if (empty < quarter)
+		return false;
+	/* Pages outside the reserve are not kept for it. */
+	if (!pcpu_chunk_in_reserve(c))
+		return true;
+	/*
+	 * The kernel waits until the other chunks alone hold more than HIGH: a chunk that holds
+	 * the whole reserve then keeps every empty page it has for good. Here a quarter of a
+	 * chunk above HIGH is enough, and the depopulation stops at HIGH (pcpu_depopulate_empty()).
+	 */
+	return sets[c->set].nr_empty_pop_pages - (int)pcpu_settings.empty_high >= quarter;
 }
 
 /* kernel: pcpu_isolate_chunk() */
 void pcpu_isolate_chunk(struct pcpu_chunk *c)
 {
 	if (!c->isolated) {
+		sets[c->set].nr_empty_pop_pages -= pcpu_chunk_reserve_pages(c);
 		c->isolated = true;
-		sets[c->set].nr_empty_pop_pages -= c->map.nr_empty_pop_pages;
 	}
 	pcpu_chunk_move(c, pcpu_to_depopulate_slot);
 }
@@ -297,7 +318,7 @@ void pcpu_reintegrate_chunk(struct pcpu_chunk *c)
 	if (!c->isolated)
 		return;
 	c->isolated = false;
-	sets[c->set].nr_empty_pop_pages += c->map.nr_empty_pop_pages;
+	sets[c->set].nr_empty_pop_pages += pcpu_chunk_reserve_pages(c);
 	pcpu_chunk_relocate(c, -1);
 }
 
@@ -418,7 +439,7 @@ static void link_chunk(struct pcpu_chunk *c)
 
 	c->slot = pcpu_chunk_slot(c);
 	list_add(&c->list, &s->slots[c->slot]);
-	s->nr_empty_pop_pages += c->map.nr_empty_pop_pages;
+	s->nr_empty_pop_pages += pcpu_chunk_reserve_pages(c);
 	s->nr_chunks++;
 	if (++pcpu_gstats.nr_chunks > pcpu_gstats.nr_max_chunks)
 		pcpu_gstats.nr_max_chunks = pcpu_gstats.nr_chunks;
@@ -486,8 +507,7 @@ size_t pcpu_destroy_chunk(struct pcpu_chunk *c, bool count)
 	list_del(&c->list);
 	pcpu_chunk_index_del(c);
 	pcpu_front_chunk_removed(c);
-	if (!c->isolated)
-		sets[c->set].nr_empty_pop_pages -= c->map.nr_empty_pop_pages;
+	sets[c->set].nr_empty_pop_pages -= pcpu_chunk_reserve_pages(c);
 	sets[c->set].nr_chunks--;
 	pcpu_gstats.nr_chunks--;
 	pcpu_release(PCPU_SHORT_LOCK);
@@ -611,6 +631,18 @@ static bool page_reclaimable(const struct pcpu_chunk *c, int i)
 	return pcpu_am_block_populated(&c->map, i) && pcpu_am_block_empty(&c->map, i);
 }
 
+/*
+ * Empty pages @c may give back while the reserve keeps @keep (< 0: all of them): its own
+ * count, isolated or not, as if it were back in the set.
+ */
+static int spare_pages(const struct pcpu_chunk *c, int keep)
+{
+	if (keep < 0 || !pcpu_chunk_in_reserve(c))
+		return INT_MAX;
+	return sets[c->set].nr_empty_pop_pages - pcpu_chunk_reserve_pages(c) +
+	       c->map.nr_empty_pop_pages - keep;
+}
+
 /* The page state is re-read after each run: the mutex may have been handed over. */
 size_t pcpu_depopulate_empty(struct pcpu_chunk *c, bool count, int keep, bool *stopped)
 {
@@ -618,13 +650,18 @@ size_t pcpu_depopulate_empty(struct pcpu_chunk *c, bool count, int keep, bool *s
 	int end = -1;
 
 	for (int i = c->map.nr_blocks - 1; i >= -1; i--) {
+		/* What it may still give back, the run being gathered aside. */
+		int spare = spare_pages(c, keep);
+
+		if (end >= 0 && spare != INT_MAX)
+			spare -= end - i;
 		if (i >= 0 && c->map.nr_empty_pop_pages == 0 && end < 0)
 			break;
-		if (keep >= 0 && end < 0 && sets[c->set].nr_empty_pop_pages < keep) {
+		if (end < 0 && spare <= 0) {
 			*stopped = true;
 			break;
 		}
-		if (i >= 0 && page_reclaimable(c, i)) {
+		if (i >= 0 && spare > 0 && page_reclaimable(c, i)) {
 			if (end < 0)
 				end = i;
 			continue;
@@ -1226,8 +1263,7 @@ static void verify_chunk(struct pcpu_chunk *c, void *arg)
 		v->err = -1;
 		return;
 	}
-	if (!c->isolated)
-		v->empty[c->set] += c->map.nr_empty_pop_pages;
+	v->empty[c->set] += pcpu_chunk_reserve_pages(c);
 }
 
 int pcpu_chunkset_verify(char *why, size_t len)

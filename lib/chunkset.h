@@ -177,9 +177,18 @@ void pcpu_for_each_chunk(void (*fn)(struct pcpu_chunk *c, void *arg), void *arg)
 /* ---------------------------------------------------------------------------------------- */
 
 /*
- * pcpu_nr_empty_pop_pages - empty populated pages of set @set's chunks that are not
- * isolated (kernel: pcpu_nr_empty_pop_pages); @set < 0: of every set. pcpu_lock held.
+ * The reserve: the empty populated pages kept between LOW and HIGH for PCPU_NOWAIT requests
+ * are those of chunks that serve small requests (pcpu_chunk_in_reserve(): not the reserved
+ * chunk and, while colour is on, not the plain chunks, the first chunk among them, which
+ * serve only alignments beyond a cache line). The kernel counts every chunk: all of its
+ * chunks serve every request.
+ *
+ * pcpu_nr_empty_pop_pages - the reserve of set @set: empty populated pages of its chunks in
+ * the reserve that are not isolated (kernel: pcpu_nr_empty_pop_pages); @set < 0: of every
+ * set. pcpu_chunk_reserve_pages - what @c adds to it now. pcpu_lock held.
  */
+bool pcpu_chunk_in_reserve(const struct pcpu_chunk *c);
+int pcpu_chunk_reserve_pages(const struct pcpu_chunk *c);
 int pcpu_nr_empty_pop_pages(int set);
 
 /* pcpu_should_reclaim_chunk - kernel: pcpu_should_reclaim_chunk(); pcpu_lock held. */
@@ -239,8 +248,9 @@ int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 
 /*
  * pcpu_depopulate_empty - give back @c's empty populated pages, last first (kernel: the page
- * loop of pcpu_reclaim_populated()), while @c's set keeps at least @keep empty populated
- * pages (@keep < 0: all of them). pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock
+ * loop of pcpu_reclaim_populated()), while @c's set keeps at least @keep pages in its
+ * reserve, @c's own counted as if it were not isolated (@keep < 0, or @c not in the
+ * reserve: all of them). pcpu_alloc_mutex and pcpu_lock held (timed); pcpu_lock
  * dropped around the system calls, the mutex handed over between runs. *@stopped: stopped
  * for @keep. Return the resident bytes given back when @count, else 0.
  */

@@ -24,6 +24,7 @@
 
 #include "lib/alloc.h"
 #include "lib/balance.h"
+#include "lib/chunkset.h"
 #include "proc_util.h"
 #include "test_util.h"
 #include "../check_run.h"
@@ -72,6 +73,20 @@ static void free_many(void **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		pcpu_free(v[i]);
 	free(v);
+}
+
+/* Objects in the front's caches, every class. */
+static uint64_t front_cached(void)
+{
+	uint64_t n = 0;
+
+	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++) {
+		struct pcpu_front_class_stats fs;
+
+		pcpu_front_stats(k, &fs);
+		n += fs.cached_objects;
+	}
+	return n;
 }
 
 static void print_holds(const char *what)
@@ -158,6 +173,71 @@ START_TEST(test_populates_to_high)
 	ck_assert_int_eq(pcpu_verify(), 0);
 	free_many(v, 100000);
 	print_holds("populate");
+}
+END_TEST
+
+/*
+ * The reserve the balancer keeps is in chunks that serve small requests: PCPU_NOWAIT
+ * allocations of up to HIGH pages get it, coloured. The first chunk's free pages (plain,
+ * while colour is on) are not counted in it, or they would stand in for it.
+ */
+START_TEST(test_reserve_serves_small_requests)
+{
+	unsigned high = 4; /* PCPU_EMPTY_POP_PAGES_HIGH */
+	void *first = pcpu_alloc(8, 8, 0);
+	struct pcpu_stats st;
+	void **v;
+	size_t n;
+
+	ck_assert_ptr_nonnull(first);
+	ck_assert_msg(WAIT_FOR(stats_now().empty_pop_pages >= high, 5000),
+		      "empty populated pages stay at %llu",
+		      (unsigned long long)stats_now().empty_pop_pages);
+	st = stats_now();
+	/* 2 KiB: no front class, straight from the map's populated pages. */
+	n = high * st.page_size / 2048;
+	v = calloc(n, sizeof(*v));
+	ck_assert_ptr_nonnull(v);
+	for (size_t i = 0; i < n; i++) {
+		void *p = v[i] = pcpu_alloc(2048, 8, PCPU_NOWAIT);
+
+		ck_assert_msg(p != NULL, "NOWAIT allocation %zu of %zu failed", i, n);
+		ck_assert(all_zero(p, 2048));
+#ifdef PCPU__COLOUR_BIT
+		ck_assert_msg((uintptr_t)p >> PCPU__COLOUR_BIT & 1,
+			      "NOWAIT allocation %zu of %zu from a plain chunk: %p", i, n, p);
+#endif
+	}
+	free_many(v, n);
+	pcpu_free(first);
+	ck_assert_int_eq(pcpu_verify(), 0);
+}
+END_TEST
+
+/*
+ * Once everything is freed the reserve goes back to about HIGH, even when one chunk holds
+ * all of it (the kernel's rule would keep every empty page of that chunk): below HIGH plus
+ * a quarter chunk, the point at which a chunk is isolated for reclaim.
+ */
+START_TEST(test_reserve_back_to_high)
+{
+	unsigned high = 4; /* PCPU_EMPTY_POP_PAGES_HIGH */
+	size_t n = 100000, quarter;
+	void **v = alloc_many(n, 8);
+	unsigned cpu;
+
+	for (size_t i = 0; i < n; i++)
+		pcpu_for_each_cpu(cpu)
+			*pcpu_ptr((uint64_t *)v[i], cpu) = i + 1;
+	free_many(v, n);
+	/* The front gives its objects back to the map once they go unused (timed runs). */
+	ck_assert_msg(WAIT_FOR(front_cached() == 0, 20000), "%llu objects stay cached",
+		      (unsigned long long)front_cached());
+	quarter = stats_now().unit_size / stats_now().page_size / 4;
+	ck_assert_msg(WAIT_FOR(stats_now().empty_pop_pages < high + quarter, 20000),
+		      "the reserve stays at %llu pages (HIGH %u, a quarter chunk %zu)",
+		      (unsigned long long)stats_now().empty_pop_pages, high, quarter);
+	ck_assert_int_eq(pcpu_verify(), 0);
 }
 END_TEST
 
@@ -315,6 +395,8 @@ int main(void)
 	tcase_add_test(tc, test_thread_named_and_signals_blocked);
 	tcase_add_test(tc, test_no_polling);
 	tcase_add_test(tc, test_populates_to_high);
+	tcase_add_test(tc, test_reserve_serves_small_requests);
+	tcase_add_test(tc, test_reserve_back_to_high);
 	tcase_add_test(tc, test_frees_empty_chunks);
 	tcase_add_test(tc, test_reused_areas_are_zero);
 	tcase_add_test(tc, test_double_free_of_queued_area);

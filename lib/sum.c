@@ -89,101 +89,12 @@ uint64_t pcpu_sum64_one(const void *h)
 	return sum_copies((uintptr_t)h, PCPU__TAB(h), pcpu_nr_cpus());
 }
 
-/* Insertion sort by address, for short or nearly sorted arrays. */
-static void sort_small(struct sum_ent *e, size_t n)
-{
-	for (size_t i = 1; i < n; i++) {
-		struct sum_ent x = e[i];
-		size_t j = i;
-
-		while (j > 0 && e[j - 1].addr > x.addr) {
-			e[j] = e[j - 1];
-			j--;
-		}
-		e[j] = x;
-	}
-}
-
-/*
- * LSD radix sort by address, 11 bits a pass, over (addr - min) / 8 (addresses are 8-byte
- * aligned), so the passes cover only the span the handles occupy: one to three for
- * handles within a few chunks. Stable, so duplicates keep the caller's order. Returns the
- * array holding the result (@e or @tmp).
- */
-#define RADIX_BITS 11
-static struct sum_ent *sort_radix(struct sum_ent *e, struct sum_ent *tmp, size_t n)
-{
-	static const size_t nb = (size_t)1 << RADIX_BITS;
-	uintptr_t lo = UINTPTR_MAX, hi = 0, span;
-	size_t count[(size_t)1 << RADIX_BITS];
-
-	for (size_t i = 0; i < n; i++) {
-		lo = e[i].addr < lo ? e[i].addr : lo;
-		hi = e[i].addr > hi ? e[i].addr : hi;
-	}
-	span = (hi - lo) >> 3;
-	for (unsigned shift = 0; shift == 0 || (span >> shift); shift += RADIX_BITS) {
-		size_t pos = 0;
-		struct sum_ent *t;
-
-		memset(count, 0, sizeof(count));
-		for (size_t i = 0; i < n; i++)
-			count[(((e[i].addr - lo) >> 3) >> shift) & (nb - 1)]++;
-		for (size_t d = 0; d < nb; d++) {
-			size_t c = count[d];
-
-			count[d] = pos;
-			pos += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			tmp[count[(((e[i].addr - lo) >> 3) >> shift) & (nb - 1)]++] = e[i];
-		t = e;
-		e = tmp;
-		tmp = t;
-		if (shift + RADIX_BITS >= sizeof(uintptr_t) * 8)
-			break;
-	}
-	return e;
-}
-
-/*
- * Natural merge sort: merge neighbouring ascending runs pairwise until one is left, so
- * @runs runs cost ceil(log2(@runs)) sweeps. Handles allocated one after another come in a
- * few long runs (one per chunk), where this beats any general sort. Stable. Returns the
- * array holding the result (@e or @tmp).
- */
-static struct sum_ent *sort_runs(struct sum_ent *e, struct sum_ent *tmp, size_t n)
-{
-	for (;;) {
-		size_t i = 0, k = 0, merged = 0;
-		struct sum_ent *t;
-
-		while (i < n) {
-			size_t a = i, mid, b, end;
-
-			/* run [a, mid), then run [mid, end) */
-			for (mid = a + 1; mid < n && e[mid - 1].addr <= e[mid].addr; mid++)
-				;
-			end = mid < n ? mid + 1 : mid;
-			while (end < n && e[end - 1].addr <= e[end].addr)
-				end++;
-			/* ties from the first run first: stable */
-			for (b = mid; a < mid && b < end;)
-				tmp[k++] = e[b].addr < e[a].addr ? e[b++] : e[a++];
-			while (a < mid)
-				tmp[k++] = e[a++];
-			while (b < end)
-				tmp[k++] = e[b++];
-			i = end;
-			merged++;
-		}
-		t = e;
-		e = tmp;
-		tmp = t;
-		if (merged <= 1)
-			return e;
-	}
-}
+#define SORT_NAME sort_entries
+#define SORT_T struct sum_ent
+#define SORT_KEY(e) ((e).addr)
+#define SORT_MERGE_RUNS SUM_MERGE_RUNS
+#define SORT_SMALL SUM_STACK
+#include "sort_template.h"
 
 /*
  * Handle by handle, in the caller's order: without memory to sort, and with so few units
@@ -456,17 +367,8 @@ static void sum_sorted(const void *const h[], size_t n, uint64_t out[], size_t a
 		e[i].addr = (uintptr_t)h[i];
 		e[i].idx = i;
 	}
-	/* Already in order, a few runs (merge them), or anything (radix sort). */
-	if (asc_runs == 1) {
-		sorted = e;
-	} else if (n <= SUM_STACK) {
-		sort_small(e, n);
-		sorted = e;
-	} else if (asc_runs <= SUM_MERGE_RUNS) {
-		sorted = sort_runs(e, e + n, n);
-	} else {
-		sorted = sort_radix(e, e + n, n);
-	}
+	/* Already in order, or sorted (sort_template.h: a few runs are merged). */
+	sorted = asc_runs == 1 ? e : sort_entries(e, e + n, n);
 	acc = (uint64_t *)(sorted == e ? e + n : e);
 
 	for (size_t i = 0; i < n; i++) {

@@ -251,115 +251,17 @@ void pcpu_mfree(void *p)
 	free(p);
 }
 
-/* Runs a batch may hold and still be merged rather than radix-sorted. */
+#define SORT_NAME sort_words
+#define SORT_T uintptr_t
+#define SORT_KEY(w) (w)
 #define SORT_MERGE_RUNS 8
-
-static void reverse_words(uintptr_t *a, size_t n)
-{
-	for (size_t lo = 0, hi = n - 1; n && lo < hi; lo++, hi--) {
-		uintptr_t t = a[lo];
-
-		a[lo] = a[hi];
-		a[hi] = t;
-	}
-}
-
-/*
- * Cut @a into maximal runs, ascending or strictly descending, turning the descending ones
- * around; their starts go to @start. Return how many, or SORT_MERGE_RUNS + 1 as soon as
- * there are more (some runs are then turned around, which does not matter to the caller).
- */
-static size_t sort_runs(uintptr_t *a, size_t n, size_t *start)
-{
-	size_t nr = 0;
-
-	for (size_t i = 0, j; i < n; i = j) {
-		if (nr == SORT_MERGE_RUNS)
-			return nr + 1;
-		start[nr++] = i;
-		j = i + 1;
-		if (j < n && a[j] < a[i]) {
-			while (j < n && a[j] < a[j - 1])
-				j++;
-			reverse_words(a + i, j - i);
-		} else {
-			while (j < n && a[j] >= a[j - 1])
-				j++;
-		}
-	}
-	return nr;
-}
-
-/* Merge the @nr sorted runs of @a that begin at @start (ascending) with @tmp. */
-static void merge_runs(uintptr_t *a, uintptr_t *tmp, size_t n, size_t *start, size_t nr)
-{
-	uintptr_t *src = a, *dst = tmp;
-
-	while (nr > 1) {
-		size_t k = 0;
-
-		for (size_t r = 0; r < nr; r += 2) {
-			size_t lo = start[r], mid = r + 1 < nr ? start[r + 1] : n;
-			size_t hi = r + 2 < nr ? start[r + 2] : n, i = lo, j = mid, o = lo;
-
-			while (i < mid && j < hi)
-				dst[o++] = src[j] < src[i] ? src[j++] : src[i++];
-			while (i < mid)
-				dst[o++] = src[i++];
-			while (j < hi)
-				dst[o++] = src[j++];
-			start[k++] = lo;
-		}
-		nr = k;
-		{
-			uintptr_t *t = src;
-
-			src = dst;
-			dst = t;
-		}
-	}
-	if (src != a)
-		memcpy(a, src, n * sizeof(*a));
-}
+#define SORT_SMALL 16
+#include "sort_template.h"
 
 void pcpu_sort_words(uintptr_t *a, uintptr_t *tmp, size_t n)
 {
-	uintptr_t diff = 0, *src = a, *dst = tmp;
-	size_t i, start[SORT_MERGE_RUNS], nr = sort_runs(a, n, start);
+	uintptr_t *sorted = sort_words(a, tmp, n);
 
-	/*
-	 * A few runs, either way round: what the lists hand back (a LIFO cycle pops the top
-	 * first and pushes it again; arrays and depot swap halves): at most three merge
-	 * passes, none when the batch is one run.
-	 */
-	if (nr <= SORT_MERGE_RUNS) {
-		merge_runs(a, tmp, n, start, nr);
-		return;
-	}
-	for (i = 1; i < n; i++)
-		diff |= a[i] ^ a[0];
-	for (unsigned shift = 0; shift < 8 * sizeof(uintptr_t); shift += 8) {
-		size_t count[256] = {0}, pos = 0;
-
-		if (!((diff >> shift) & 0xff))
-			continue;
-		for (i = 0; i < n; i++)
-			count[(src[i] >> shift) & 0xff]++;
-		for (unsigned d = 0; d < 256; d++) {
-			size_t c = count[d];
-
-			count[d] = pos;
-			pos += c;
-		}
-		for (i = 0; i < n; i++)
-			dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-		{
-			uintptr_t *t = src;
-
-			src = dst;
-			dst = t;
-		}
-	}
-	if (src != a)
-		memcpy(a, src, n * sizeof(*a));
+	if (sorted != a)
+		memcpy(a, sorted, n * sizeof(*a));
 }

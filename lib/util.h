@@ -105,12 +105,9 @@ static inline uint64_t pcpu_now_ns(void)
 }
 
 /*
- * pcpu_sort_words - sort @n words ascending, in place, with @tmp (room for @n words). A
- * batch made of up to 8 runs, ascending or descending (what the front's lists hand back),
- * is merged; any other, a least-significant-digit radix sort over the bytes in which the
- * words differ. A batch of handles of one chunk differs in two or three bytes: as many
- * linear passes, no compare callback (qsort() cost 30 ns per handle in a batch of a
- * thousand).
+ * pcpu_sort_words - sort @n words ascending, in place, with @tmp (room for @n words): the
+ * library's one sort (sort_template.h), up to 8 runs merged (what the front's lists hand
+ * back), else a radix sort over the bits in which the words differ.
  */
 void pcpu_sort_words(uintptr_t *a, uintptr_t *tmp, size_t n);
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Copyright (c) 2026 The libpcpu authors */
 /*
- * pcpu_sort_words() (lib/util.c), the merge of a few runs and the radix sort of handle
- * batches, against qsort(): sorted, descending, random, with duplicates, words that differ
- * in one byte or in all of them, 2 to 12 runs either way round (the merge takes up to 8),
- * every length up to 64 and some larger ones.
+ * The library's one sort (lib/sort_template.h): pcpu_sort_words() (lib/util.c), the merge
+ * of a few runs and the radix sort of handle batches, against qsort(): sorted, descending,
+ * random, with duplicates, words that differ in one byte or in all of them, 2 to 12 runs
+ * either way round (the merge takes up to 8), every length up to 64 and some larger ones.
+ * Then the same shapes as records (pcpu_sum64()'s instantiation: address and position),
+ * which must come out stable: equal keys in their first order.
  */
 #include <check.h>
 #include <stdint.h>
@@ -13,6 +15,28 @@
 
 #include "util.h"
 #include "../check_run.h"
+
+struct rec {
+	uintptr_t key;
+	size_t idx;
+};
+
+#define SORT_NAME sort_recs
+#define SORT_T struct rec
+#define SORT_KEY(r) ((r).key)
+#define SORT_MERGE_RUNS 16
+#define SORT_SMALL 20
+#include "sort_template.h"
+
+/* qsort() is not stable: order by key, then by first position. */
+static int cmp_rec(const void *a, const void *b)
+{
+	const struct rec *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
 
 static int cmp_word(const void *a, const void *b)
 {
@@ -27,6 +51,26 @@ static uintptr_t next(uint64_t *s)
 	*s ^= *s >> 7;
 	*s ^= *s << 17;
 	return (uintptr_t)*s;
+}
+
+/* The @n keys @w as records through sort_recs() and a stable qsort(): the same. */
+static void check_recs(const uintptr_t *w, size_t n, int shape)
+{
+	struct rec *a = malloc((2 * n + 1) * sizeof(*a)), *b = malloc((n + 1) * sizeof(*b));
+	struct rec *sorted;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < n; i++)
+		a[i] = b[i] = (struct rec){.key = w[i], .idx = i};
+	sorted = sort_recs(a, a + n, n);
+	if (n)
+		qsort(b, n, sizeof(*b), cmp_rec);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(sorted[i].key == b[i].key && sorted[i].idx == b[i].idx,
+			      "records: n %zu shape %d differ at %zu", n, shape, i);
+	free(a);
+	free(b);
 }
 
 /* Sort @n words made by @shape with pcpu_sort_words() and with qsort(): the same. */
@@ -65,6 +109,7 @@ static void check(size_t n, int shape, uint64_t seed)
 		}
 		}
 	}
+	check_recs(a, n, shape);
 	memcpy(b, a, n * sizeof(*a));
 	pcpu_sort_words(a, tmp, n);
 	if (n)

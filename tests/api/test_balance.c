@@ -178,24 +178,24 @@ END_TEST
 
 /*
  * The reserve the balancer keeps is in chunks that serve small requests: PCPU_NOWAIT
- * allocations of up to HIGH pages get it, coloured. The first chunk's free pages (plain,
- * while colour is on) are not counted in it, or they would stand in for it.
+ * allocations of as many pages as it holds get it, coloured. The first chunk's free pages
+ * (plain, while colour is on) are not counted in it, or they would stand in for it.
  */
 START_TEST(test_reserve_serves_small_requests)
 {
-	unsigned high = 4; /* PCPU_EMPTY_POP_PAGES_HIGH */
+	unsigned low = 2; /* PCPU_EMPTY_POP_PAGES_LOW: kicked below it, the balancer fills up */
 	void *first = pcpu_alloc(8, 8, 0);
 	struct pcpu_stats st;
 	void **v;
 	size_t n;
 
 	ck_assert_ptr_nonnull(first);
-	ck_assert_msg(WAIT_FOR(stats_now().empty_pop_pages >= high, 5000),
+	ck_assert_msg(WAIT_FOR(stats_now().empty_pop_pages >= low, 5000),
 		      "empty populated pages stay at %llu",
 		      (unsigned long long)stats_now().empty_pop_pages);
 	st = stats_now();
 	/* 2 KiB: no front class, straight from the map's populated pages. */
-	n = high * st.page_size / 2048;
+	n = st.empty_pop_pages * st.page_size / 2048;
 	v = calloc(n, sizeof(*v));
 	ck_assert_ptr_nonnull(v);
 	for (size_t i = 0; i < n; i++) {

@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 #define PCPU_VERSION_MAJOR 0
-#define PCPU_VERSION_MINOR 1
+#define PCPU_VERSION_MINOR 2
 #define PCPU_VERSION_PATCH 0
 
 /* Exported symbols of the library; everything else is hidden. */

@@ -255,6 +255,14 @@ START_TEST(test_print_json)
 	j = stats_json_now();
 	st = get();
 	ck_assert_str_eq(jstr(j, "version"), PCPU_VERSION);
+	{
+		/* The header's numbers and meson's project version are one version. */
+		char hdr[32];
+
+		snprintf(hdr, sizeof(hdr), "%d.%d.%d", PCPU_VERSION_MAJOR, PCPU_VERSION_MINOR,
+			 PCPU_VERSION_PATCH);
+		ck_assert_str_eq(hdr, PCPU_VERSION);
+	}
 	ck_assert_int_eq(jint(j, "global.nr_cur_alloc"), (long long)st.nr_cur_alloc);
 	ck_assert_int_eq(jint(j, "global.nr_alloc"), (long long)st.nr_alloc);
 	ck_assert_int_eq(jint(j, "global.nr_dealloc"), (long long)st.nr_dealloc);

@@ -24,7 +24,7 @@
 
 #include "lib/alloc.h"
 #include "lib/balance.h"
-#include "lib/chunkset.h"
+#include "front_cached.h"
 #include "proc_util.h"
 #include "test_util.h"
 #include "../check_run.h"
@@ -73,20 +73,6 @@ static void free_many(void **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		pcpu_free(v[i]);
 	free(v);
-}
-
-/* Objects in the front's caches, every class. */
-static uint64_t front_cached(void)
-{
-	uint64_t n = 0;
-
-	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++) {
-		struct pcpu_front_class_stats fs;
-
-		pcpu_front_stats(k, &fs);
-		n += fs.cached_objects;
-	}
-	return n;
 }
 
 static void print_holds(const char *what)
@@ -231,8 +217,8 @@ START_TEST(test_reserve_back_to_high)
 			*pcpu_ptr((uint64_t *)v[i], cpu) = i + 1;
 	free_many(v, n);
 	/* The front gives its objects back to the map once they go unused (timed runs). */
-	ck_assert_msg(WAIT_FOR(front_cached() == 0, 20000), "%llu objects stay cached",
-		      (unsigned long long)front_cached());
+	ck_assert_msg(WAIT_FOR(front_cached_bytes() == 0, 20000), "%llu bytes stay cached",
+		      (unsigned long long)front_cached_bytes());
 	quarter = stats_now().unit_size / stats_now().page_size / 4;
 	ck_assert_msg(WAIT_FOR(stats_now().empty_pop_pages < high + quarter, 20000),
 		      "the reserve stays at %llu pages (HIGH %u, a quarter chunk %zu)",

@@ -20,6 +20,7 @@
 
 #include "lib/balance.h"
 #include "lib/chunkset.h"
+#include "front_cached.h"
 #include "mode_check.h"
 #include "stats_json.h"
 #include "../check_run.h"
@@ -33,19 +34,6 @@
 #define FRONT_TEST_TSAN 1
 #endif
 #endif
-
-static uint64_t cached_bytes(void)
-{
-	uint64_t n = 0;
-
-	for (int k = 0; k < PCPU_FRONT_NR_CLASSES; k++) {
-		struct pcpu_front_class_stats fs;
-
-		pcpu_front_stats(k, &fs);
-		n += fs.cached_bytes;
-	}
-	return n;
-}
 
 static uint64_t hits(int k)
 {
@@ -183,9 +171,9 @@ START_TEST(test_trim_empties_caches)
 		ck_assert_ptr_nonnull(v[i] = pcpu_alloc(8 + 8 * (size_t)(i % 4), 0, 0));
 	for (int i = 0; i < N; i++)
 		pcpu_free(v[i]);
-	ck_assert_uint_gt(cached_bytes(), 0);
+	ck_assert_uint_gt(front_cached_bytes(), 0);
 	pcpu_trim();
-	ck_assert_uint_eq(cached_bytes(), 0);
+	ck_assert_uint_eq(front_cached_bytes(), 0);
 	ck_assert_int_eq(pcpu_stats_get(&st), 0);
 	ck_assert_uint_eq(st.nr_cur_alloc, 0);
 	ck_assert_uint_eq(st.nr_chunks, 1);
@@ -378,7 +366,7 @@ START_TEST(test_zero_storm)
 	}
 	ck_assert_int_eq(pcpu_verify(), 0);
 	pcpu_trim();
-	ck_assert_uint_eq(cached_bytes(), 0);
+	ck_assert_uint_eq(front_cached_bytes(), 0);
 }
 END_TEST
 
@@ -419,7 +407,7 @@ START_TEST(test_recycled_objects_read_zero)
 			pcpu_free(w[i]);
 	}
 	pcpu_trim();
-	ck_assert_uint_eq(cached_bytes(), 0);
+	ck_assert_uint_eq(front_cached_bytes(), 0);
 	ck_assert_int_eq(pcpu_verify(), 0);
 }
 END_TEST
@@ -440,7 +428,7 @@ START_TEST(test_cached_objects_age_out)
 		ck_assert_ptr_nonnull(v[i]);
 	}
 	pcpu_trim(); /* a run that finds the caches empty */
-	ck_assert_uint_eq(cached_bytes(), 0);
+	ck_assert_uint_eq(front_cached_bytes(), 0);
 	for (int i = 0; i < M; i++)
 		pcpu_free(v[i]); /* fewer than any flush or high mark */
 	/*
@@ -448,11 +436,11 @@ START_TEST(test_cached_objects_age_out)
 	 * neither list for a moment, so one read of zero may come too early.
 	 */
 	for (int zeros = 0; zeros < 3 && waited < 20000; waited += 10) {
-		zeros = cached_bytes() ? 0 : zeros + 1;
+		zeros = front_cached_bytes() ? 0 : zeros + 1;
 		usleep(10000);
 	}
-	ck_assert_msg(cached_bytes() == 0, "%llu bytes still cached after %d ms",
-		      (unsigned long long)cached_bytes(), waited);
+	ck_assert_msg(front_cached_bytes() == 0, "%llu bytes still cached after %d ms",
+		      (unsigned long long)front_cached_bytes(), waited);
 }
 END_TEST
 

@@ -69,8 +69,9 @@ END_TEST
 
 /*
  * Every 4-aligned address of a range has a state byte of its own, inside the meta's array,
- * and neighbouring objects' bytes lie on different cache lines (two CPUs cycling
- * neighbours must not share one), for ranges that start on and off a granule.
+ * and the bytes of objects that are neighbours, or a power of two apart (where two CPUs'
+ * batches start), lie on different cache lines (two CPUs cycling them must not share one),
+ * for ranges that start on and off a granule.
  */
 START_TEST(test_state_bytes)
 {
@@ -98,7 +99,8 @@ START_TEST(test_state_bytes)
 			ck_assert_msg(!seen[at], "state byte %zu shared (address %#lx)", at,
 				      (unsigned long)a);
 			seen[at] = 1;
-			for (uintptr_t d = 4; d <= 8; d += 4) {
+			/* Neighbours, and every power of two up to half a block of granules. */
+			for (uintptr_t d = 4; d <= 4 * PCPU_HMAP_STATE_BLOCK / 2; d *= 2) {
 				uint8_t *t = a + d < end ? pcpu_hmap_state(m, a + d, &gen) : NULL;
 
 				if (t)

@@ -334,6 +334,25 @@ static int alloc_slow(int set, int size, int align, struct pcpu_chunk **c, const
 	}
 }
 
+/*
+ * Populate @c's lowest empty pages until its set's reserve holds HIGH (pcpu_alloc_mutex
+ * held, timed; a failure is left to the balancer). Return whether the reserve is back at
+ * LOW at least.
+ */
+static bool refill_reserve(struct pcpu_chunk *c)
+{
+	int want;
+	bool ok;
+
+	pcpu_hold(PCPU_SHORT_LOCK);
+	want = (int)pcpu_settings.empty_high - pcpu_nr_empty_pop_pages(c->set);
+	if (want > 0 && pcpu_chunk_in_reserve(c) && !c->isolated)
+		(void)pcpu_populate_lowest(c, want);
+	ok = pcpu_nr_empty_pop_pages(-1) >= (int)pcpu_settings.empty_low;
+	pcpu_release(PCPU_SHORT_LOCK);
+	return ok;
+}
+
 static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *call_site)
 {
 	bool nowait = flags & PCPU_NOWAIT;
@@ -404,6 +423,14 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 				pcpu_balance_kick(false);
 			return alloc_fail(size, align, nowait, "failed to populate");
 		}
+		/*
+		 * Populating anyway, with the mutex: bring the reserve back up to HIGH in this
+		 * chunk now rather than wake the balancer to do it beside us. In a flood of
+		 * allocations the two otherwise contend for the locks on every few pages
+		 * (pcpu-bench, 1M x 8 B at 2 CPUs: 39 -> 52 ns an allocation).
+		 */
+		if (low)
+			low = !refill_reserve(c);
 		pcpu_release(PCPU_ALLOC_MUTEX);
 	}
 	if (low)

@@ -334,25 +334,6 @@ static int alloc_slow(int set, int size, int align, struct pcpu_chunk **c, const
 	}
 }
 
-/*
- * Populate @c's lowest empty pages until its set's reserve holds HIGH (pcpu_alloc_mutex
- * held, timed; a failure is left to the balancer). Return whether the reserve is back at
- * LOW at least.
- */
-static bool refill_reserve(struct pcpu_chunk *c)
-{
-	int want;
-	bool ok;
-
-	pcpu_hold(PCPU_SHORT_LOCK);
-	want = (int)pcpu_settings.empty_high - pcpu_nr_empty_pop_pages(c->set);
-	if (want > 0 && pcpu_chunk_in_reserve(c) && !c->isolated)
-		(void)pcpu_populate_lowest(c, want);
-	ok = pcpu_nr_empty_pop_pages(-1) >= (int)pcpu_settings.empty_low;
-	pcpu_release(PCPU_SHORT_LOCK);
-	return ok;
-}
-
 static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *call_site)
 {
 	bool nowait = flags & PCPU_NOWAIT;
@@ -430,7 +411,7 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 		 * (pcpu-bench, 1M x 8 B at 2 CPUs: 39 -> 52 ns an allocation).
 		 */
 		if (low)
-			low = !refill_reserve(c);
+			low = !pcpu_refill_reserve(c);
 		pcpu_release(PCPU_ALLOC_MUTEX);
 	}
 	if (low)
@@ -531,7 +512,7 @@ void *pcpu_alloc(size_t size, size_t align, unsigned flags)
 		 * Small requests: a ready object of the class from the front; failing that, one
 		 * of the class size from the map, which the front takes back when it is freed.
 		 */
-		h = pcpu_front_alloc(cls, size, __builtin_return_address(0));
+		h = pcpu_front_alloc(cls, size, flags & PCPU_NOWAIT, __builtin_return_address(0));
 		if (h)
 			return h;
 		h = do_alloc((size_t)pcpu_front_class_size(cls), (size_t)pcpu_front_class_align(cls),

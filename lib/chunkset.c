@@ -604,6 +604,20 @@ int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages)
 	return done;
 }
 
+bool pcpu_refill_reserve(struct pcpu_chunk *c)
+{
+	int want;
+	bool ok;
+
+	pcpu_hold(PCPU_SHORT_LOCK);
+	want = (int)pcpu_settings.empty_high - sets[c->set].nr_empty_pop_pages;
+	if (want > 0 && pcpu_chunk_in_reserve(c) && !c->isolated)
+		(void)pcpu_populate_lowest(c, want);
+	ok = pcpu_nr_empty_pop_pages(-1) >= (int)pcpu_settings.empty_low;
+	pcpu_release(PCPU_SHORT_LOCK);
+	return ok;
+}
+
 /*
  * Depopulate pages [ps, pe) of @c, all of them populated and entirely free (both locks
  * held; pcpu_lock dropped around the system calls). The pages are marked unpopulated

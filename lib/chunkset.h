@@ -247,6 +247,15 @@ int pcpu_empty_unpop_pages(const struct pcpu_chunk *c);
 int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 
 /*
+ * pcpu_refill_reserve - a blocking allocator that took the reserve below LOW brings it back
+ * to HIGH itself, with @c's lowest free pages (@c: a chunk it allocated from), rather than
+ * wake the balancer to do it beside it: in a flood of allocations the two would contend for
+ * the locks every few pages. A population failure is left to the balancer. pcpu_alloc_mutex
+ * held (timed), pcpu_lock not. Return whether the reserve is at LOW at least.
+ */
+bool pcpu_refill_reserve(struct pcpu_chunk *c);
+
+/*
  * pcpu_depopulate_empty - give back @c's empty populated pages, last first (kernel: the page
  * loop of pcpu_reclaim_populated()), while @c's set keeps at least @keep pages in its
  * reserve, @c's own counted as if it were not isolated (@keep < 0, or @c not in the
@@ -371,11 +380,12 @@ int pcpu_front_cache_init(void);
 /*
  * pcpu_front_alloc - a ready object of class @cls for the caller (@call_site, who asked
  * for @size bytes: the statistics' smallest and largest request), from the
- * caches or a batch of the map's populated free space. NULL when there is neither: the
+ * caches or a batch of the map's populated free space (taken below LOW, the reserve is
+ * refilled here unless @nowait: pcpu_refill_reserve()). NULL when there is neither: the
  * caller allocates one of the class size through the map and hands it to
  * pcpu_front_adopt(). No lock held.
  */
-void *pcpu_front_alloc(int cls, size_t size, void *call_site);
+void *pcpu_front_alloc(int cls, size_t size, bool nowait, void *call_site);
 /* pcpu_front_adopt - make @h, just allocated from the map with class @cls's size, a front
  * object (freed through the caches). */
 void pcpu_front_adopt(void *h, int cls);

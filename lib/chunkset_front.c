@@ -284,8 +284,9 @@ static void return_all(int k, const uintptr_t *objs, size_t n);
  * chunk at a time (pcpu_alloc_many_from_slots()), its metadata updated once per free run
  * rather than once per object. Return the one, or 0.
  */
-static uintptr_t refill(int k, unsigned want, bool keep)
+static uintptr_t refill(int k, unsigned want, bool keep, bool nowait)
 {
+	struct pcpu_chunk *last = NULL;
 	uintptr_t got[RECYCLE_MAX];
 	int offs[RECYCLE_MAX];
 	unsigned n = 0;
@@ -302,6 +303,8 @@ static uintptr_t refill(int k, unsigned want, bool keep)
 			break;
 		cached = cache_batch(k, c, offs, nr, got + n);
 		n += cached;
+		if (cached)
+			last = c; /* it holds objects of ours: it stays */
 		if (cached < (unsigned)nr)
 			break;
 	}
@@ -309,6 +312,11 @@ static uintptr_t refill(int k, unsigned want, bool keep)
 	/* kernel: the LOW check at the end of pcpu_alloc(), as the map's own path does */
 	low = pcpu_nr_empty_pop_pages(-1) < (int)pcpu_settings.empty_low;
 	pthread_mutex_unlock(&pcpu_lock);
+	if (low && !nowait && last) {
+		pcpu_alloc_mutex_lock();
+		low = !pcpu_refill_reserve(last);
+		pcpu_release(PCPU_ALLOC_MUTEX);
+	}
 	if (low)
 		pcpu_balance_kick(false);
 	if (n > (unsigned)keep) {
@@ -360,7 +368,7 @@ static uintptr_t recycle(int k, size_t *got)
 	return objs[0];
 }
 
-void *pcpu_front_alloc(int k, size_t size, void *call_site)
+void *pcpu_front_alloc(int k, size_t size, bool nowait, void *call_site)
 {
 	uintptr_t h;
 
@@ -373,7 +381,7 @@ void *pcpu_front_alloc(int k, size_t size, void *call_site)
 
 		h = recycle(k, &n);
 		if (!h)
-			h = refill(k, batch[k], true);
+			h = refill(k, batch[k], true, nowait);
 		else if (n < batch[k] / 2)
 			/*
 			 * Few objects were freed since the list ran dry (one, in an alloc/free
@@ -381,7 +389,7 @@ void *pcpu_front_alloc(int k, size_t size, void *call_site)
 			 * allocation from here on would recycle the object just freed, with a
 			 * page-table scan each (microseconds at 1024 units).
 			 */
-			(void)refill(k, (unsigned)(batch[k] - n), false);
+			(void)refill(k, (unsigned)(batch[k] - n), false, nowait);
 		if (!h)
 			return NULL;
 	}

@@ -399,23 +399,15 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 			pthread_mutex_unlock(&pcpu_lock);
 			pcpu_release(PCPU_ALLOC_MUTEX);
 			if (low)
-				pcpu_balance_low(false);
+				pcpu_balance_low(NULL, false);
 			else if (kick)
 				pcpu_balance_kick(false);
 			return alloc_fail(size, align, nowait, "failed to populate");
 		}
-		/*
-		 * Populating anyway, with the mutex: bring the reserve back up to HIGH in this
-		 * chunk now rather than wake the balancer to do it beside us. In a flood of
-		 * allocations the two otherwise contend for the locks on every few pages
-		 * (pcpu-bench, 1M x 8 B at 2 CPUs: 39 -> 52 ns an allocation).
-		 */
-		if (low)
-			low = !pcpu_refill_reserve(c);
 		pcpu_release(PCPU_ALLOC_MUTEX);
 	}
 	if (low)
-		pcpu_balance_low(nowait);
+		pcpu_balance_low(c, nowait);
 	else if (kick)
 		pcpu_balance_kick(nowait);
 	if (unlikely(note_slow))

@@ -375,9 +375,18 @@ void pcpu_balance_nowait_failed(void)
 	pcpu_balance_kick(true);
 }
 
-void pcpu_balance_low(bool nowait)
+void pcpu_balance_low(struct pcpu_chunk *c, bool nowait)
 {
 	__atomic_store_n(&reserve_wanted, true, __ATOMIC_RELAXED);
+	if (c && !nowait) {
+		bool refilled;
+
+		pcpu_alloc_mutex_lock();
+		refilled = pcpu_refill_reserve(c);
+		pcpu_release(PCPU_ALLOC_MUTEX);
+		if (refilled)
+			return;
+	}
 	pcpu_balance_kick(nowait);
 }
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct pcpu_chunk;
+
 /*
  * pcpu_balance_kick - ask for the balance work. Call with no allocator lock held. Never
  * waits for the balancer: sets a flag and, only if the thread sleeps, signals it.
@@ -31,11 +33,15 @@ void pcpu_balance_kick(bool nowait);
 void pcpu_balance_nowait_failed(void);
 
 /*
- * pcpu_balance_low - an allocation left fewer than LOW empty populated pages (kernel: the
- * check at the end of pcpu_alloc()): populate up to HIGH again, also after a pcpu_trim().
- * Kicks as pcpu_balance_kick(@nowait).
+ * pcpu_balance_low - an allocation from @c left fewer than LOW empty populated pages (kernel:
+ * the check at the end of pcpu_alloc()): populate up to HIGH again, also after a
+ * pcpu_trim(). A caller that may block (!@nowait) does it itself, with @c's lowest free
+ * pages (pcpu_refill_reserve()), rather than wake the balancer to do it beside it: in a
+ * flood of allocations the two would contend for the locks every few pages. The balancer
+ * is kicked (as pcpu_balance_kick(@nowait)) for what that leaves, or when @c is NULL.
+ * No allocator lock held.
  */
-void pcpu_balance_low(bool nowait);
+void pcpu_balance_low(struct pcpu_chunk *c, bool nowait);
 
 /* pcpu_balance_start - start the thread if it is not running (no lock held; cheap). */
 void pcpu_balance_start(void);

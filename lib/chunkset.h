@@ -247,11 +247,10 @@ int pcpu_empty_unpop_pages(const struct pcpu_chunk *c);
 int pcpu_populate_lowest(struct pcpu_chunk *c, int nr_pages);
 
 /*
- * pcpu_refill_reserve - a blocking allocator that took the reserve below LOW brings it back
- * to HIGH itself, with @c's lowest free pages (@c: a chunk it allocated from), rather than
- * wake the balancer to do it beside it: in a flood of allocations the two would contend for
- * the locks every few pages. A population failure is left to the balancer. pcpu_alloc_mutex
- * held (timed), pcpu_lock not. Return whether the reserve is at LOW at least.
+ * pcpu_refill_reserve - bring @c's set's reserve back up to HIGH with @c's lowest free
+ * pages, if @c holds reserve pages and is not isolated (the policy, who calls it and when:
+ * pcpu_balance_low()). A population failure is left to the balancer. pcpu_alloc_mutex held
+ * (timed), pcpu_lock not. Return whether the reserve is at LOW at least.
  */
 bool pcpu_refill_reserve(struct pcpu_chunk *c);
 
@@ -381,7 +380,7 @@ int pcpu_front_cache_init(void);
  * pcpu_front_alloc - a ready object of class @cls for the caller (@call_site, who asked
  * for @size bytes: the statistics' smallest and largest request), from the
  * caches or a batch of the map's populated free space (taken below LOW, the reserve is
- * refilled here unless @nowait: pcpu_refill_reserve()). NULL when there is neither: the
+ * refilled as pcpu_balance_low() says). NULL when there is neither: the
  * caller allocates one of the class size through the map and hands it to
  * pcpu_front_adopt(). No lock held.
  */

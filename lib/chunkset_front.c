@@ -312,13 +312,8 @@ static uintptr_t refill(int k, unsigned want, bool keep, bool nowait)
 	/* kernel: the LOW check at the end of pcpu_alloc(), as the map's own path does */
 	low = pcpu_nr_empty_pop_pages(-1) < (int)pcpu_settings.empty_low;
 	pthread_mutex_unlock(&pcpu_lock);
-	if (low && !nowait && last) {
-		pcpu_alloc_mutex_lock();
-		low = !pcpu_refill_reserve(last);
-		pcpu_release(PCPU_ALLOC_MUTEX);
-	}
 	if (low)
-		pcpu_balance_kick(false);
+		pcpu_balance_low(last, nowait);
 	if (n > (unsigned)keep) {
 		size_t done = keep + pcpu_front_push_many(&front, READY(k), got + keep, n - keep);
 

@@ -27,6 +27,8 @@
 #define AM_MASK(nr) (1UL << ((nr) % AM_BPL))
 #define AM_LONGS(n) (((n) + AM_BPL - 1) / AM_BPL)
 #define AM_ALIGN(x, a) (((x) + (a) - 1) & ~((a) - 1))
+/* pcpu_am_free_many(): areas per block, on average, from which one rebuild per block pays */
+#define AM_REBUILD_MIN_AREAS 8
 
 static inline int am_min(int a, int b)
 {
@@ -947,18 +949,45 @@ static void am_chunk_edges(struct pcpu_area_map *m)
 	}
 }
 
+/* Free the area at @off, known to start one: bitmaps and hints as the kernel's free. */
+static int am_free_area(struct pcpu_area_map *m, int off)
+{
+	int bit = off / PCPU_MIN_ALLOC_SIZE;
+	int bits = am_next_bit(m->bound_map, m->map_bits + 1, bit + 1) - bit;
+
+	am_bitmap_fill(m->alloc_map, bit, bits, false);
+	m->free_bytes += bits * PCPU_MIN_ALLOC_SIZE;
+	m->nr_alloc--;
+	m->chunk_md.first_free = am_min(m->chunk_md.first_free, bit);
+	am_hint_free(m, bit, bits);
+	return bits * PCPU_MIN_ALLOC_SIZE;
+}
+
 int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n)
 {
 	struct pcpu_block_md *c = &m->chunk_md;
 	int bb = m->block_bits;
-	int i, j, bit, bits, freed = 0, ps, pe;
+	int i, j, bit, bits, freed = 0, ps, pe, blocks = 0;
 
 	/* All or nothing: check every offset before changing anything. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if ((i && offs[i] <= offs[i - 1]) || !pcpu_am_is_alloc_start(m, offs[i]))
 			return -1;
+		blocks += !i || offs[i] / PCPU_MIN_ALLOC_SIZE / bb !=
+					offs[i - 1] / PCPU_MIN_ALLOC_SIZE / bb;
+	}
 	if (n <= 0)
 		return 0;
+	/*
+	 * Few areas per block (a batch freed in random order): a rebuild walks every run of
+	 * each block it touches, hundreds of them after random traffic, to free a few areas;
+	 * the kernel's update per area costs less then.
+	 */
+	if (n < AM_REBUILD_MIN_AREAS * blocks) {
+		for (i = 0; i < n; i++)
+			freed += am_free_area(m, offs[i]);
+		return freed;
+	}
 
 	ps = pe = offs[0] / PCPU_MIN_ALLOC_SIZE / bb;
 	for (i = 0; i < n; i++) {
@@ -1097,19 +1126,9 @@ int pcpu_am_alloc_size(const struct pcpu_area_map *m, int off)
 /* kernel: pcpu_free_area() */
 int pcpu_am_free(struct pcpu_area_map *m, int off)
 {
-	int bit, bits;
-
 	if (!pcpu_am_is_alloc_start(m, off))
 		return -1;
-	bit = off / PCPU_MIN_ALLOC_SIZE;
-	bits = am_next_bit(m->bound_map, m->map_bits + 1, bit + 1) - bit;
-
-	am_bitmap_fill(m->alloc_map, bit, bits, false);
-	m->free_bytes += bits * PCPU_MIN_ALLOC_SIZE;
-	m->nr_alloc--;
-	m->chunk_md.first_free = am_min(m->chunk_md.first_free, bit);
-	am_hint_free(m, bit, bits);
-	return bits * PCPU_MIN_ALLOC_SIZE;
+	return am_free_area(m, off);
 }
 
 int pcpu_am_contig_bytes(const struct pcpu_area_map *m)

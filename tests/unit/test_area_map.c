@@ -425,7 +425,14 @@ START_TEST(test_free_many)
 	bad[0] = -4;
 	CHECK_OK(amm_bad_free_many(&m, bad, 1, why, sizeof(why)));
 	ck_assert_int_eq(pcpu_am_free_many(&m, offs, 0), 0);
-	/* Every other one, then the rest: blocks and the chunk come back whole. */
+	/*
+	 * Sparse (every 37th: 7 of a block's 256, freed area by area), dense (every other
+	 * one: one rebuild per block), then the rest: blocks and the chunk come back whole.
+	 */
+	for (i = 0; i * 37 < md.nlive; i++)
+		sel[i] = 37 * i;
+	CHECK_OK(amm_free_many(&md, &m, sel, i, why, sizeof(why)));
+	CHECK_OK(amm_compare(&md, &m, why, sizeof(why)));
 	for (i = 0; i < md.nlive / 2; i++)
 		sel[i] = 2 * i;
 	CHECK_OK(amm_free_many(&md, &m, sel, md.nlive / 2, why, sizeof(why)));

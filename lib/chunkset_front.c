@@ -67,7 +67,6 @@
  */
 #define RECYCLE_BYTES (8 << 10)
 #define RECYCLE_MAX 512
-#define RETURN_MANY_MIN 16        /* objects of one chunk given back with one map update */
 #define FLUSH_KICK_NS 10000000    /* a flush kicks the balancer at most every 10 ms */
 enum { TALLY_ALLOC, TALLY_FREE };
 
@@ -633,17 +632,9 @@ static void return_all(int k, const uintptr_t *objs, size_t n)
 			}
 			/*
 			 * Balance work it leaves is for the balancer's run in progress or next.
-			 * The batch update rebuilds each block touched and walks every block of
-			 * the chunk once: for objects packed a few to a block (frees in the order
-			 * of the allocations). Scattered ones (a random order) go one by one.
+			 * (The area map picks a rebuild per block or an update per object.)
 			 */
-			if (nr >= RETURN_MANY_MIN &&
-			    (size_t)(offs[nr - 1] - offs[0]) / pcpu_geom.page * 4 < (size_t)nr) {
-				(void)pcpu_front_return_many_locked(c, offs, nr, csize(k));
-			} else {
-				for (int j = 0; j < nr; j++)
-					(void)pcpu_front_return_locked(c, offs[j]);
-			}
+			(void)pcpu_front_return_many_locked(c, offs, nr, csize(k));
 		}
 		returned[k] += m;
 		pthread_mutex_unlock(&pcpu_lock);

@@ -203,12 +203,14 @@ END_TEST
 /*
  * Once everything is freed the reserve goes back to about HIGH, even when one chunk holds
  * all of it (the kernel's rule would keep every empty page of that chunk): below HIGH plus
- * a quarter chunk, the point at which a chunk is isolated for reclaim.
+ * a quarter chunk, the point at which a chunk is isolated for reclaim. Three quarters of
+ * one chunk's worth of objects: one dynamic chunk holds them all and, once they are freed,
+ * the whole reserve, whatever the timing.
  */
 START_TEST(test_reserve_back_to_high)
 {
 	unsigned high = 4; /* PCPU_EMPTY_POP_PAGES_HIGH */
-	size_t n = 100000, quarter;
+	size_t n = stats_now().unit_size / 8 * 3 / 4, quarter;
 	void **v = alloc_many(n, 8);
 	unsigned cpu;
 

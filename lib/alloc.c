@@ -349,8 +349,9 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 
 	/*
 	 * Populated free space first, under pcpu_lock alone: that is all PCPU_NOWAIT may use,
-	 * and for a blocking caller it is the common case, which then takes no mutex and maps
-	 * nothing. Free space is always zero (see the zeroing queue), so nothing is zeroed.
+	 * and for a blocking caller it is the common case, which then waits for no mutex (below
+	 * LOW it refills the reserve if the mutex is free: pcpu_balance_low()). Free space is
+	 * always zero (see the zeroing queue), so nothing is zeroed.
 	 */
 	pthread_mutex_lock(&pcpu_lock);
 	off = pcpu_alloc_from_slots(set, size, align, true, &c);
@@ -400,7 +401,7 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 			pcpu_release(PCPU_ALLOC_MUTEX);
 			if (low)
 				pcpu_balance_low(NULL, false);
-			else if (kick)
+			if (kick)
 				pcpu_balance_kick(false);
 			return alloc_fail(size, align, nowait, "failed to populate");
 		}
@@ -408,7 +409,7 @@ static void *do_alloc(size_t size_in, size_t align_in, unsigned flags, void *cal
 	}
 	if (low)
 		pcpu_balance_low(c, nowait);
-	else if (kick)
+	if (kick) /* work the drain left (a second free chunk, one to reclaim): not the reserve's */
 		pcpu_balance_kick(nowait);
 	if (unlikely(note_slow))
 		pcpu_leaks_note_slow(c, off, call_site);

@@ -103,9 +103,10 @@ int pcpu_am_free(struct pcpu_area_map *m, int off);
 
 /*
  * pcpu_am_free_many - not in the kernel: free the @n allocations starting at the byte
- * offsets @offs, which must be strictly increasing. The metadata of each block touched are
- * rebuilt once, the chunk hints once (a walk of every block: worth it for a batch, not for
- * one area).
+ * offsets @offs, which must be strictly increasing. With 8 areas or more per block they
+ * start in, on average, the metadata of each block touched are rebuilt once and the chunk
+ * hints once (a walk of every block: worth it for a batch, not for one area); with fewer,
+ * each area is freed as pcpu_am_free() does (a rebuild walks every free run of a block).
  * Return: the bytes freed in all, 0 when @n <= 0, or -1 if some offset is not the start of
  * a live allocation or the offsets are not strictly increasing (the map is then unchanged).
  */

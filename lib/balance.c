@@ -378,10 +378,10 @@ void pcpu_balance_nowait_failed(void)
 void pcpu_balance_low(struct pcpu_chunk *c, bool nowait)
 {
 	__atomic_store_n(&reserve_wanted, true, __ATOMIC_RELAXED);
-	if (c && !nowait) {
+	/* Never waits for the mutex: whoever holds it is at page work already. */
+	if (c && !nowait && pcpu_alloc_mutex_trylock()) {
 		bool refilled;
 
-		pcpu_alloc_mutex_lock();
 		refilled = pcpu_refill_reserve(c);
 		pcpu_release(PCPU_ALLOC_MUTEX);
 		if (refilled)

@@ -37,8 +37,9 @@ void pcpu_balance_nowait_failed(void);
  * the check at the end of pcpu_alloc()): populate up to HIGH again, also after a
  * pcpu_trim(). A caller that may block (!@nowait) does it itself, with @c's lowest free
  * pages (pcpu_refill_reserve()), rather than wake the balancer to do it beside it: in a
- * flood of allocations the two would contend for the locks every few pages. The balancer
- * is kicked (as pcpu_balance_kick(@nowait)) for what that leaves, or when @c is NULL.
+ * flood of allocations the two would contend for the locks every few pages. It does not
+ * wait for pcpu_alloc_mutex to do so: when someone holds it, or @c is NULL, or the refill
+ * leaves the reserve below LOW, the balancer is kicked (as pcpu_balance_kick(@nowait)).
  * No allocator lock held.
  */
 void pcpu_balance_low(struct pcpu_chunk *c, bool nowait);

@@ -114,6 +114,14 @@ void pcpu_alloc_mutex_lock(void)
 	__atomic_sub_fetch(&alloc_mutex_waiters, 1, __ATOMIC_RELAXED);
 }
 
+bool pcpu_alloc_mutex_trylock(void)
+{
+	if (pthread_mutex_trylock(hold_lock[PCPU_ALLOC_MUTEX]))
+		return false;
+	hold_since[PCPU_ALLOC_MUTEX] = pcpu_now_ns();
+	return true;
+}
+
 /*
  * pthread mutexes are not fair: without the yield the page worker would take the mutex
  * straight back before the woken waiter runs.

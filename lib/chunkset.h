@@ -72,6 +72,8 @@ void pcpu_hold_stats(struct pcpu_hold_stat out[PCPU_NR_LOCKS]);
  * waits, the balance work hands the mutex over between pieces of page work.
  */
 void pcpu_alloc_mutex_lock(void);
+/* pcpu_alloc_mutex_trylock - take pcpu_alloc_mutex (timed) if nobody holds it; never waits. */
+bool pcpu_alloc_mutex_trylock(void);
 /*
  * pcpu_alloc_mutex_yield - hand pcpu_alloc_mutex to a blocking allocator that waits for it,
  * if any. pcpu_alloc_mutex and pcpu_lock held (timed) on entry and exit.
@@ -431,7 +433,7 @@ size_t pcpu_zero_objects(struct pcpu_chunk *c, const int *offs, int n, int size)
 bool pcpu_front_return_locked(struct pcpu_chunk *c, int off);
 /*
  * pcpu_front_return_many_locked - the same for the @n objects of @size bytes at the strictly
- * increasing offsets @offs of @c, with one update of the map's metadata (pcpu_am_free_many()).
+ * increasing offsets @offs of @c, with one call of pcpu_am_free_many() and one relocation.
  */
 bool pcpu_front_return_many_locked(struct pcpu_chunk *c, const int *offs, int n, int size);
 

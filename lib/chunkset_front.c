@@ -609,7 +609,7 @@ static void return_all(int k, const uintptr_t *objs, size_t n)
 		memcpy(v, objs, m * sizeof(*v));
 		pcpu_sort_words(v, tmp, m);
 		pthread_mutex_lock(&pcpu_lock);
-		/* Chunk by chunk: one update of its map for all of its objects. */
+		/* Chunk by chunk: one call into its map for all of its objects. */
 		for (size_t i = 0; i < m;) {
 			struct pcpu_hmeta *meta = NULL;
 			struct pcpu_chunk *c;

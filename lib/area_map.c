@@ -949,6 +949,21 @@ static void am_chunk_edges(struct pcpu_area_map *m)
 	}
 }
 
+static inline bool am_is_alloc_start(const struct pcpu_area_map *m, int off)
+{
+	int bit;
+
+	if (off < m->start_offset || off >= m->map_bits * PCPU_MIN_ALLOC_SIZE - m->end_offset ||
+	    off % PCPU_MIN_ALLOC_SIZE)
+		return false;
+	bit = off / PCPU_MIN_ALLOC_SIZE;
+	/*
+	 * kernel: no check at all. A live start has both bits set; an interior bit has its
+	 * bound bit cleared by the allocation that covers it; a free bit has no alloc bit.
+	 */
+	return am_test_bit(m->alloc_map, bit) && am_test_bit(m->bound_map, bit);
+}
+
 /* Free the area at @off, known to start one: bitmaps and hints as the kernel's free. */
 static int am_free_area(struct pcpu_area_map *m, int off)
 {
@@ -966,15 +981,16 @@ static int am_free_area(struct pcpu_area_map *m, int off)
 int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n)
 {
 	struct pcpu_block_md *c = &m->chunk_md;
-	int bb = m->block_bits;
+	/* block_bits is a power of two (am_geometry_ok()): shifts, not divisions, per area */
+	int bs = __builtin_ctz((unsigned)m->block_bits);
 	int i, j, bit, bits, freed = 0, ps, pe, blocks = 0;
 
 	/* All or nothing: check every offset before changing anything. */
 	for (i = 0; i < n; i++) {
-		if ((i && offs[i] <= offs[i - 1]) || !pcpu_am_is_alloc_start(m, offs[i]))
+		if ((i && offs[i] <= offs[i - 1]) || !am_is_alloc_start(m, offs[i]))
 			return -1;
-		blocks += !i || offs[i] / PCPU_MIN_ALLOC_SIZE / bb !=
-					offs[i - 1] / PCPU_MIN_ALLOC_SIZE / bb;
+		blocks += !i || (offs[i] / PCPU_MIN_ALLOC_SIZE) >> bs !=
+					(offs[i - 1] / PCPU_MIN_ALLOC_SIZE) >> bs;
 	}
 	if (n <= 0)
 		return 0;
@@ -989,19 +1005,19 @@ int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n)
 		return freed;
 	}
 
-	ps = pe = offs[0] / PCPU_MIN_ALLOC_SIZE / bb;
+	ps = pe = (offs[0] / PCPU_MIN_ALLOC_SIZE) >> bs;
 	for (i = 0; i < n; i++) {
 		bit = offs[i] / PCPU_MIN_ALLOC_SIZE;
 		bits = am_next_bit(m->bound_map, m->map_bits + 1, bit + 1) - bit;
 		am_bitmap_fill(m->alloc_map, bit, bits, false);
 		freed += bits;
 		/* Blocks [ps, pe] wait for a rebuild until no later area can touch them. */
-		if (bit / bb > pe) {
+		if (bit >> bs > pe) {
 			for (j = ps; j <= pe; j++)
 				am_block_rebuild(m, j);
-			ps = bit / bb;
+			ps = bit >> bs;
 		}
-		pe = (bit + bits - 1) / bb;
+		pe = (bit + bits - 1) >> bs;
 	}
 	for (j = ps; j <= pe; j++)
 		am_block_rebuild(m, j);
@@ -1103,17 +1119,7 @@ int pcpu_am_alloc(struct pcpu_area_map *m, int size, int align, bool pop_only)
 
 bool pcpu_am_is_alloc_start(const struct pcpu_area_map *m, int off)
 {
-	int bit;
-
-	if (off < m->start_offset || off >= m->map_bits * PCPU_MIN_ALLOC_SIZE - m->end_offset ||
-	    off % PCPU_MIN_ALLOC_SIZE)
-		return false;
-	bit = off / PCPU_MIN_ALLOC_SIZE;
-	/*
-	 * kernel: no check at all. A live start has both bits set; an interior bit has its
-	 * bound bit cleared by the allocation that covers it; a free bit has no alloc bit.
-	 */
-	return am_test_bit(m->alloc_map, bit) && am_test_bit(m->bound_map, bit);
+	return am_is_alloc_start(m, off);
 }
 
 int pcpu_am_alloc_size(const struct pcpu_area_map *m, int off)
@@ -1126,7 +1132,7 @@ int pcpu_am_alloc_size(const struct pcpu_area_map *m, int off)
 /* kernel: pcpu_free_area() */
 int pcpu_am_free(struct pcpu_area_map *m, int off)
 {
-	if (!pcpu_am_is_alloc_start(m, off))
+	if (!am_is_alloc_start(m, off))
 		return -1;
 	return am_free_area(m, off);
 }

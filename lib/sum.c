@@ -355,8 +355,8 @@ static bool sum_blocks(const void *const h[], size_t n, uint64_t out[], void *me
  * the sums run after run into the half the sort leaves free (room for 2 * @n), walk, and
  * hand each sum back through the entries' positions. @run has room for @n runs.
  */
-static void sum_sorted(const void *const h[], size_t n, uint64_t out[], size_t asc_runs,
-		       struct sum_ent *e, struct sum_run *run)
+static void sum_sorted(const void *const h[], size_t n, uint64_t out[], struct sum_ent *e,
+		       struct sum_run *run)
 {
 	size_t nr_runs = 0, slots = 0, cap = 2 * n, hole = sum_hole();
 	struct sum_ent *sorted;
@@ -367,8 +367,8 @@ static void sum_sorted(const void *const h[], size_t n, uint64_t out[], size_t a
 		e[i].addr = (uintptr_t)h[i];
 		e[i].idx = i;
 	}
-	/* Already in order, or sorted (sort_template.h: a few runs are merged). */
-	sorted = asc_runs == 1 ? e : sort_entries(e, e + n, n);
+	/* sort_template.h: handles in order cost one pass, a few runs are merged. */
+	sorted = sort_entries(e, e + n, n);
 	acc = (uint64_t *)(sorted == e ? e + n : e);
 
 	for (size_t i = 0; i < n; i++) {
@@ -408,7 +408,7 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 {
 	struct sum_ent stack_e[2 * SUM_STACK];
 	struct sum_run stack_run[SUM_STACK];
-	size_t asc_runs = 1, size;
+	size_t size;
 	void *mem;
 	unsigned nr;
 
@@ -426,8 +426,6 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 			errno = EINVAL;
 			return -1;
 		}
-		if (i && a < (uintptr_t)h[i - 1])
-			asc_runs++;
 	}
 	/* A live handle implies an initialised library: this cannot return 0 here. */
 	nr = pcpu_nr_cpus();
@@ -440,7 +438,7 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 		return 0;
 	}
 	if (n <= SUM_STACK) {
-		sum_sorted(h, n, out, asc_runs, stack_e, stack_run);
+		sum_sorted(h, n, out, stack_e, stack_run);
 		return 0;
 	}
 
@@ -449,8 +447,7 @@ int pcpu_sum64(const void *const h[], size_t n, uint64_t out[])
 	if (!mem)
 		sum_unsorted(h, n, out, nr);
 	else if (!sum_blocks(h, n, out, mem))
-		sum_sorted(h, n, out, asc_runs, mem,
-			   (struct sum_run *)((struct sum_ent *)mem + 2 * n));
+		sum_sorted(h, n, out, mem, (struct sum_run *)((struct sum_ent *)mem + 2 * n));
 	pcpu_mfree(mem);
 	return 0;
 }

@@ -833,7 +833,13 @@ static bool free_needs_balance(struct pcpu_chunk *c)
 		struct list_head *h = &sets[c->set].slots[pcpu_free_slot];
 
 		/* Keep one free chunk: a second one is the balancer's to destroy. */
-		return h->next != h->prev;
+		if (h->next != h->prev)
+			return true;
+		/*
+		 * The one kept may still hold more empty pages than the reserve needs: a free
+		 * that made it free at once (a batch of returns) never went through the check
+		 * below while the chunk was partly used (the kernel's free stops here).
+		 */
 	}
 	if (pcpu_should_reclaim_chunk(c)) {
 		pcpu_isolate_chunk(c);

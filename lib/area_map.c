@@ -983,14 +983,17 @@ int pcpu_am_free_many(struct pcpu_area_map *m, const int *offs, int n)
 	struct pcpu_block_md *c = &m->chunk_md;
 	/* block_bits is a power of two (am_geometry_ok()): shifts, not divisions, per area */
 	int bs = __builtin_ctz((unsigned)m->block_bits);
-	int i, j, bit, bits, freed = 0, ps, pe, blocks = 0;
+	int i, j, bit, bits, freed = 0, ps, pe, blocks = 0, blk = -1;
 
 	/* All or nothing: check every offset before changing anything. */
 	for (i = 0; i < n; i++) {
 		if ((i && offs[i] <= offs[i - 1]) || !am_is_alloc_start(m, offs[i]))
 			return -1;
-		blocks += !i || (offs[i] / PCPU_MIN_ALLOC_SIZE) >> bs !=
-					(offs[i - 1] / PCPU_MIN_ALLOC_SIZE) >> bs;
+		/* Blocks the areas start in: the offsets ascend, so a new one is a new block. */
+		if ((offs[i] / PCPU_MIN_ALLOC_SIZE) >> bs != blk) {
+			blk = (offs[i] / PCPU_MIN_ALLOC_SIZE) >> bs;
+			blocks++;
+		}
 	}
 	if (n <= 0)
 		return 0;

@@ -176,7 +176,8 @@ int pcpu_chunkset_init(void)
 			list_init(&sets[s].slots[i]);
 	}
 	/* The front caches' lock-free handle map, before the first chunk registers. */
-	return pcpu_hmap_init(pcpu_geom.unit_size, pcpu_geom.page);
+	return pcpu_hmap_init(pcpu_geom.unit_size, pcpu_geom.page,
+			      pcpu_front_cycles_singles() ? PCPU_HMAP_SPREAD : PCPU_HMAP_RUNS);
 }
 
 /* kernel: pcpu_chunk_slot() */

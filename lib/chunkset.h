@@ -377,6 +377,12 @@ static inline int pcpu_front_class(size_t size, size_t align)
 
 /* pcpu_front_cache_init - after the CPU layer: set up the caches (or leave them off). */
 int pcpu_front_cache_init(void);
+/*
+ * pcpu_front_cycles_singles - do CPUs reuse the object they freed last (few units, where
+ * the freeing thread zeroes the copies), rather than cycle batches? The handle map's layout
+ * of the state bytes follows (hmap.h).
+ */
+bool pcpu_front_cycles_singles(void);
 
 /*
  * pcpu_front_alloc - a ready object of class @cls for the caller (@call_site, who asked

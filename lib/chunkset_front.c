@@ -10,8 +10,10 @@
  * come here: domains charge exactly what they charged before.
  *
  * Lists: READY(k) and DIRTY(k) per class in one struct pcpu_front. Per-CPU array capacity:
- * 2 KiB of objects per unit (512 objects of 4 bytes ... 8 of 256 bytes and more), at least 8;
- * the depots exchange half an array at a time. High mark of ready objects per class:
+ * 2 KiB of objects per unit (512 objects of 4 bytes ... 8 of 256 bytes and more), and for
+ * classes the freeing thread does not zero (below), at least one recycle batch (512
+ * objects of 4 to 16 bytes ... 16 of 512 bytes and more); the depots exchange half an
+ * array at a time. High mark of ready objects per class:
  * max(2 arrays, 16 KiB per unit of objects); the balancer gives the excess back to the map.
  *
  * Object states (one byte per 4-byte granule, hmap.h): 0 not a front object (free space,
@@ -84,6 +86,11 @@ static bool inline_zero[NR_CLASSES];
 static uint64_t refilled[NR_CLASSES], returned[NR_CLASSES]; /* pcpu_lock */
 static uint64_t folded[2];        /* tallies already in pcpu_gstats (pcpu_lock) */
 
+bool pcpu_front_cycles_singles(void)
+{
+	return pcpu_geom.nr_units <= INLINE_UNITS;
+}
+
 static inline int csize(int k)
 {
 	return pcpu_front_class_size(k);
@@ -135,6 +142,15 @@ int pcpu_front_cache_init(void)
 		batch[k] = c < 16 ? 16 : c > RECYCLE_MAX ? RECYCLE_MAX : c;
 		inline_zero[k] = pcpu_geom.nr_units <= INLINE_UNITS &&
 				 pcpu_geom.nr_units * (unsigned)csize(k) <= INLINE_BYTES;
+		/*
+		 * Where the CPUs cycle batches (the balancer or recycle() zeroes), an array
+		 * holds a whole one: a CPU's recycle() then finds its own frees, and its ready
+		 * array takes the batch zeroed, without either going through the depots (a
+		 * mutex, and objects that move to the other CPUs, whose state bytes then
+		 * bounce): 2 threads of alloc/free pairs at 64x4, 97 -> 54 ns a pair each.
+		 */
+		if (!inline_zero[k] && cap[READY(k)] < batch[k])
+			cap[READY(k)] = cap[DIRTY(k)] = batch[k];
 	}
 	err = pcpu_front_init(&front, 2 * NR_CLASSES, cap, n, pcpu_front_percpu_possible());
 	if (err)

@@ -16,6 +16,7 @@
 
 void **pcpu_hmap_root;
 unsigned pcpu_hmap_shift, pcpu_hmap_levels;
+bool pcpu_hmap_spread;
 
 __thread struct pcpu_hmeta *pcpu_hmap_last __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t hmap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,10 +44,11 @@ static void *mem_get(size_t bytes)
 	return p;
 }
 
-int pcpu_hmap_init(size_t max_bytes, size_t page)
+int pcpu_hmap_init(size_t max_bytes, size_t page, enum pcpu_hmap_layout layout)
 {
 	unsigned bits;
 
+	pcpu_hmap_spread = layout == PCPU_HMAP_SPREAD;
 	if (pcpu_hmap_root)
 		return 0;
 	pcpu_hmap_shift = (unsigned)__builtin_ctzl(page);
@@ -55,7 +57,7 @@ int pcpu_hmap_init(size_t max_bytes, size_t page)
 	pcpu_hmap_levels = (bits + 8) / 9;
 	/*
 	 * A range may start mid-granule: one byte more than max_bytes / 4. Whole blocks of
-	 * PCPU_HMAP_STATE_BLOCK: pcpu_hmap_state() permutes the bytes within one.
+	 * PCPU_HMAP_STATE_BLOCK: the SPREAD layout permutes the bytes within one.
 	 */
 	state_bytes = ALIGN_UP(max_bytes / 4 + 1, (size_t)PCPU_HMAP_STATE_BLOCK);
 	mem = pcpu_sys_mmap(HMAP_RESERVE, PROT_READ | PROT_WRITE);

@@ -37,8 +37,26 @@ struct pcpu_hmeta {
 	struct pcpu_hmeta *next;   /* free list */
 };
 
-/* pcpu_hmap_init - for chunks of at most @max_bytes per unit, pages of @page bytes. */
-int pcpu_hmap_init(size_t max_bytes, size_t page);
+/*
+ * Where a granule's state byte lies (pcpu_hmap_state()). Two CPUs whose objects' bytes
+ * share a cache line bounce it on every alloc and free of them; which objects two CPUs
+ * hold at once depends on how the front cycles them:
+ * PCPU_HMAP_SPREAD - each CPU reuses the object it freed last (a single object), and the
+ *                    two CPUs' may be neighbours: neighbours, and granules a power of two
+ *                    apart, go to different lines.
+ * PCPU_HMAP_RUNS   - each CPU cycles a batch of neighbouring objects: a run of granules
+ *                    keeps its bytes together (64 to a line), so two CPUs' batches share
+ *                    at most the lines at their ends. (SPREAD puts every 1024-granule
+ *                    batch on all 64 lines of its block: two CPUs then share every line.)
+ */
+enum pcpu_hmap_layout { PCPU_HMAP_SPREAD, PCPU_HMAP_RUNS };
+
+/*
+ * pcpu_hmap_init - for chunks of at most @max_bytes per unit, pages of @page bytes, state
+ * bytes in @layout. Once; later calls only change the layout, which they may do only while
+ * no range is registered (tests).
+ */
+int pcpu_hmap_init(size_t max_bytes, size_t page, enum pcpu_hmap_layout layout);
 
 /*
  * pcpu_hmap_add - register unit-0 addresses [@start, @end) of @c (at most max_bytes).
@@ -56,6 +74,7 @@ void pcpu_hmap_atfork_child(void);
 
 extern void **pcpu_hmap_root;
 extern unsigned pcpu_hmap_shift, pcpu_hmap_levels;
+extern bool pcpu_hmap_spread; /* layout PCPU_HMAP_SPREAD */
 
 /* pcpu_hmap_lookup - the meta whose pages hold @addr, or NULL. Lock-free. */
 static inline struct pcpu_hmeta *pcpu_hmap_lookup(uintptr_t addr)
@@ -98,7 +117,7 @@ static inline struct pcpu_hmeta *pcpu_hmap_find(uintptr_t addr)
 	return m;
 }
 
-/* The state bytes are permuted within blocks of this many (pcpu_hmap_state()). */
+/* PCPU_HMAP_SPREAD permutes the state bytes within blocks of this many. */
 #define PCPU_HMAP_STATE_BLOCK 4096
 
 /*
@@ -115,17 +134,21 @@ static inline uint8_t *pcpu_hmap_state(struct pcpu_hmeta *m, uintptr_t addr, uin
 	if (addr < start || addr >= end || (addr & 3))
 		return NULL;
 	/*
-	 * Granule g's byte, within its block of 64 lines of 64: g = 64 * hi + lo goes to line
-	 * (lo + hi) mod 64, byte hi. Two CPUs that alloc and free objects whose bytes share a
-	 * line bounce it on every alloc and free: 100 ns a pair instead of 25 on this
-	 * machine's 2 CPUs. Neighbours (a batch handed out in order) are 1 or 2 lines apart;
-	 * granules a power of two apart (where two CPUs' batches usually start: 512 objects of
-	 * 8 bytes is 4 KiB) never share a line: 2^j moves the line by 2^j or 2^j + 1 below
-	 * 64 granules, by 2^(j - 6) from there, and from 4096 the byte is in another block.
-	 * (A plain transpose put every 64th granule, 256 bytes apart, on one line: two
-	 * threads' batches 4 KiB apart then cost 110 ns a pair.) The block is one page.
+	 * RUNS: granule g's byte is byte g. SPREAD: within its block of 64 lines of 64,
+	 * g = 64 * hi + lo goes to line (lo + hi) mod 64, byte hi. Two threads on this
+	 * machine's 2 CPUs that each cycle one of two neighbouring objects: 120-130 ns a pair
+	 * with RUNS, 28 with SPREAD. Two that cycle batches of 512 at 64 units: 34 ns with
+	 * RUNS, 53-58 with SPREAD (one thread: 29-34). In SPREAD neighbours (a batch handed
+	 * out in order) are 1 or 2 lines apart; granules a power of two apart (where two
+	 * CPUs' batches usually start: 512 objects of 8 bytes is 4 KiB) never share a line:
+	 * 2^j moves the line by 2^j or 2^j + 1 below 64 granules, by 2^(j - 6) from there,
+	 * and from 4096 the byte is in another block. (A plain transpose put every 64th
+	 * granule, 256 bytes apart, on one line: two threads' batches 4 KiB apart then cost
+	 * 110 ns a pair.) The block is one page.
 	 */
 	g = (addr >> 2) - (start >> 2);
+	if (!pcpu_hmap_spread)
+		return &m->state[g];
 	lo = g & 63;
 	hi = g >> 6 & 63;
 	g = (g & ~(uintptr_t)(PCPU_HMAP_STATE_BLOCK - 1)) | ((lo + hi) & 63) << 6 | hi;

@@ -27,7 +27,7 @@ START_TEST(test_reregistered_range)
 	struct pcpu_hmeta *a, *b, *m;
 	uint32_t gen;
 
-	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE), 0);
+	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE, PCPU_HMAP_SPREAD), 0);
 	a = pcpu_hmap_add((struct pcpu_chunk *)&chunk_a, start, start + RANGE);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_eq(pcpu_hmap_find(addr), a); /* now this thread's cached meta */
@@ -51,7 +51,7 @@ START_TEST(test_stale_cache_other_meta)
 	uintptr_t s1 = (uintptr_t)0x7f0000400000ULL, s2 = s1 + 2 * RANGE, addr = s1 + 64;
 	struct pcpu_hmeta *a, *x, *b;
 
-	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE), 0);
+	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE, PCPU_HMAP_SPREAD), 0);
 	a = pcpu_hmap_add((struct pcpu_chunk *)&chunk_a, s1, s1 + RANGE);
 	ck_assert_ptr_eq(pcpu_hmap_find(addr), a);
 	/* Another range takes the free list's first meta after a's release... */
@@ -68,10 +68,10 @@ START_TEST(test_stale_cache_other_meta)
 END_TEST
 
 /*
- * Every 4-aligned address of a range has a state byte of its own, inside the meta's array,
- * and the bytes of objects that are neighbours, or a power of two apart (where two CPUs'
- * batches start), lie on different cache lines (two CPUs cycling them must not share one),
- * for ranges that start on and off a granule.
+ * SPREAD: every 4-aligned address of a range has a state byte of its own, inside the
+ * meta's array, and the bytes of objects that are neighbours, or a power of two apart
+ * (where two CPUs' batches start), lie on different cache lines (two CPUs cycling them
+ * must not share one), for ranges that start on and off a granule.
  */
 START_TEST(test_state_bytes)
 {
@@ -81,7 +81,7 @@ START_TEST(test_state_bytes)
 	uint8_t *seen = calloc(nbytes, 1);
 
 	ck_assert_ptr_nonnull(seen);
-	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE), 0);
+	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE, PCPU_HMAP_SPREAD), 0);
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
 		uintptr_t start = starts[i], end = start + RANGE;
 		struct pcpu_hmeta *m = pcpu_hmap_add((struct pcpu_chunk *)&chunk_a, start, end);
@@ -122,6 +122,54 @@ START_TEST(test_state_bytes)
 }
 END_TEST
 
+/*
+ * RUNS: every 4-aligned address has a byte of its own, and a run of neighbouring granules
+ * has neighbouring bytes, so two runs of objects share at most the cache line where they
+ * meet (a CPU's batch against the next CPU's), for ranges that start on and off a granule.
+ */
+START_TEST(test_state_bytes_runs)
+{
+	static const uintptr_t starts[] = {0x7f0000800000ULL, 0x7f0000900002ULL};
+
+	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE, PCPU_HMAP_RUNS), 0);
+	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+		uintptr_t start = starts[i], end = start + RANGE;
+		uintptr_t first = (start + 3) & ~(uintptr_t)3;
+		struct pcpu_hmeta *m = pcpu_hmap_add((struct pcpu_chunk *)&chunk_a, start, end);
+		uint8_t *s0, *prev = NULL;
+		uint32_t gen;
+
+		ck_assert_ptr_nonnull(m);
+		s0 = pcpu_hmap_state(m, first, &gen);
+		ck_assert_ptr_nonnull(s0);
+		for (uintptr_t a = first; a < end; a += 4) {
+			uint8_t *s = pcpu_hmap_state(m, a, &gen);
+
+			ck_assert_ptr_nonnull(s);
+			ck_assert_ptr_eq(s, s0 + (a - first) / 4);
+			if (prev)
+				ck_assert_ptr_eq(s, prev + 1);
+			prev = s;
+		}
+		/* Two batches of 512 objects of 8 bytes, back to back: one line in common. */
+		{
+			uintptr_t a = first + 4096 * 4, b = a + 4096;
+			uintptr_t la = (uintptr_t)pcpu_hmap_state(m, a, &gen) / 64;
+			uintptr_t la_end = (uintptr_t)pcpu_hmap_state(m, b - 8, &gen) / 64;
+			uintptr_t lb = (uintptr_t)pcpu_hmap_state(m, b, &gen) / 64;
+			uintptr_t lb_end = (uintptr_t)pcpu_hmap_state(m, b + 4096 - 8, &gen) / 64;
+
+			ck_assert_uint_le(la_end - la + 1, 17);
+			ck_assert_uint_le(lb_end - lb + 1, 17);
+			ck_assert_uint_le(la_end >= lb ? la_end - lb + 1 : 0, 1);
+		}
+		ck_assert_ptr_null(pcpu_hmap_state(m, end, &gen));
+		ck_assert_ptr_null(pcpu_hmap_state(m, first + 1, &gen));
+		pcpu_hmap_del(m);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hmap");
@@ -130,6 +178,7 @@ int main(void)
 	tcase_add_test(tc, test_reregistered_range);
 	tcase_add_test(tc, test_stale_cache_other_meta);
 	tcase_add_test(tc, test_state_bytes);
+	tcase_add_test(tc, test_state_bytes_runs);
 	suite_add_tcase(s, tc);
 	return pcpu_check_run(s, CK_FORK_GETENV);
 }

@@ -8,7 +8,8 @@
  * PCPU_CONF=topology=..., the process on the real CPUs) and says through the job parameter
  * which parts to run (a comma-separated list):
  *  - pairs:   alloc+free pairs of 8 bytes (and of 64, 256 and 1024 bytes with "sizes");
- *  - threads: 8-byte pairs from 1 thread, 2 threads pinned to 2 CPUs and 4 unpinned threads:
+ *  - threads: 8-byte pairs from 1 thread, 2 threads pinned to 2 CPUs and 4 unpinned threads
+ *             (rows of a fake topology say it: the threads run on the real CPUs):
  *             ns per pair, total pairs per second, and 2 threads' total over 1 thread's;
  *  - orders:  1M 8-byte objects allocated, then freed in LIFO, FIFO and random order;
  *  - sizes:   1M objects of 8, 64, 256 and 1024 bytes allocated, then freed in FIFO order.
@@ -198,6 +199,8 @@ static inline void obj_free(const struct impl_ctx *c, void *obj)
 
 /* The parameter shown for every row of this job: the CPU count and where it comes from. */
 static char topo[64];
+/* The threads rows' prefix: the topology when it is a fake one, else nothing. */
+static char fake_prefix[68];
 
 static void set_topo_label(void)
 {
@@ -208,6 +211,7 @@ static void set_topo_label(void)
 		t += strlen("topology=");
 		snprintf(topo, sizeof(topo), "%u CPUs (%.*s)", pcpu_nr_cpus(),
 			 (int)strcspn(t, ","), t);
+		snprintf(fake_prefix, sizeof(fake_prefix), "%s, ", topo);
 	} else {
 		snprintf(topo, sizeof(topo), "%u CPUs%s", pcpu_nr_cpus(), REAL_CPUS);
 	}
@@ -400,15 +404,15 @@ static void threads_one(enum impl impl)
 	for (size_t k = 0; k < ARRAY_SIZE(counts); k++) {
 		int nt = counts[k];
 		struct reps caller = {0}, rate = {0};
-		char params[64];
+		char params[128];
 
 		if (nt == 1)
-			snprintf(params, sizeof(params), "1 thread");
+			snprintf(params, sizeof(params), "%s1 thread", fake_prefix);
 		else if (nt == 2)
-			snprintf(params, sizeof(params), "2 threads pinned to CPUs %d,%d", cpus[0],
-				 cpus[1]);
+			snprintf(params, sizeof(params), "%s2 threads pinned to CPUs %d,%d",
+				 fake_prefix, cpus[0], cpus[1]);
 		else
-			snprintf(params, sizeof(params), "%d threads unpinned", nt);
+			snprintf(params, sizeof(params), "%s%d threads unpinned", fake_prefix, nt);
 		progress("alloc: threads, %s, %s", params, impl_name[impl]);
 		for (int r = 0; r < bopt.reps && r < MAX_REPS; r++) {
 			double mps = 0;
@@ -426,9 +430,13 @@ static void threads_one(enum impl impl)
 			    rate.v, rate.n, "Mpair/s", impl == I_PCPU);
 		med[k] = median(rate.v, rate.n);
 	}
-	if (med[0] > 0)
-		report("alloc", "threads: total pairs/s of 2 threads / 1 thread", "2 threads pinned",
+	if (med[0] > 0) {
+		char params[128];
+
+		snprintf(params, sizeof(params), "%s2 threads pinned", fake_prefix);
+		report("alloc", "threads: total pairs/s of 2 threads / 1 thread", params,
 		       impl_name[impl], med[1] / med[0], "x", impl == I_PCPU);
+	}
 	ctx_close(&c);
 }
 

@@ -47,9 +47,9 @@ static const struct job jobs[] = {
 	{"hot", "hot, getcpu mode", "cpu_mode=getcpu", "getcpu", false},
 	/* alloc: the parameter lists the parts to run at that topology (see alloc.c). */
 	{"alloc", "alloc, real CPUs", NULL, "pairs,threads,orders,sizes", false},
-	{"alloc", "alloc, fake 64x4", "topology=64x4", "pairs,orders,sizes", false},
-	{"alloc", "alloc, fake 1024x16", "topology=1024x16", "pairs,orders", false},
-	{"alloc", "alloc, fake 4096x64", "topology=4096x64", "pairs", false},
+	{"alloc", "alloc, fake 64x4", "topology=64x4", "pairs,threads,orders,sizes", false},
+	{"alloc", "alloc, fake 1024x16", "topology=1024x16", "pairs,threads,orders", false},
+	{"alloc", "alloc, fake 4096x64", "topology=4096x64", "pairs,threads", false},
 	{"memory", "memory, real CPUs", NULL, NULL, false},
 	{"memory", "memory, fake 64x4", "topology=64x4", NULL, false},
 	{"memory", "memory, 1 CPU, index=cpu", "index=cpu", "confined-cpu", true},
@@ -1162,10 +1162,11 @@ static void usage(FILE *f)
 	      "  alloc   alloc+free pairs of 8 bytes at the machine's CPUs and fake 64x4,\n"
 	      "          1024x16 and 4096x64 topologies (with each one's ratio to the real-CPU\n"
 	      "          figure), and of 64-1024 bytes at 2 and 64 CPUs; pairs from 1, 2 (pinned)\n"
-	      "          and 4 threads; 1M 8-byte objects allocated then freed in LIFO, FIFO and\n"
-	      "          random order (2, 64, 1024 CPUs); 1M objects of 8-1024 bytes (2 and 64\n"
-	      "          CPUs). Against librseq's per-CPU mempool (zmalloc) and padded per-CPU\n"
-	      "          arrays from jemalloc and glibc; caller's ns and process CPU ns per object\n"
+	      "          and 4 threads at each topology; 1M 8-byte objects allocated then freed\n"
+	      "          in LIFO, FIFO and random order (2, 64, 1024 CPUs); 1M objects of 8-1024\n"
+	      "          bytes (2 and 64 CPUs). Against librseq's per-CPU mempool (zmalloc)\n"
+	      "          and padded per-CPU arrays from jemalloc and glibc; caller's ns and\n"
+	      "          process CPU ns per object\n"
 	      "  memory  bytes per CPU per 8-byte counter, Pss left after freeing and after\n"
 	      "          trimming; resident bytes per counter and time to sum it when the\n"
 	      "          process may use one CPU of 2, 64 or 256, for index=cpu and index=cid\n"

@@ -57,7 +57,7 @@ void bits_clear_range(unsigned long *map, long start, long n)
 		bit_clear(map, start);
 }
 
-bool pcpu_mem_is_zero(const void *mem, size_t n)
+bool pcpu_mem_is_zero_loop(const void *mem, size_t n)
 {
 	const char *p = mem;
 	const unsigned long *w;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "pcpu_config.h"
@@ -92,8 +93,33 @@ static inline void bit_clear(unsigned long *map, long bit)
 void bits_set_range(unsigned long *map, long start, long n);
 void bits_clear_range(unsigned long *map, long start, long n);
 bool bits_any_in_range(const unsigned long *map, long start, long n);
-/* pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only). */
-bool pcpu_mem_is_zero(const void *mem, size_t n);
+/*
+ * pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only). Up to 64 bytes
+ * aligned to 4 (a small object's copy) in a few loads, OR-ed together, without a call: the
+ * free path asks it of every unit's copy (8 calls of the loop at 8 units cost 15 ns of a
+ * 50 ns alloc/free pair).
+ */
+bool pcpu_mem_is_zero_loop(const void *mem, size_t n);
+static inline bool pcpu_mem_is_zero(const void *mem, size_t n)
+{
+	const char *q = (const char *)mem;
+	uint64_t acc = 0, w;
+	uint32_t h;
+	size_t i = 0;
+
+	if (n > 64 || (((uintptr_t)q | n) & 3))
+		return pcpu_mem_is_zero_loop(mem, n);
+	if (n & 4) {
+		memcpy(&h, q, sizeof(h));
+		acc = h;
+		i = 4;
+	}
+	for (; i < n; i += 8) {
+		memcpy(&w, q + i, sizeof(w));
+		acc |= w;
+	}
+	return !acc;
+}
 
 /* pcpu_now_ns - CLOCK_MONOTONIC in nanoseconds. */
 static inline uint64_t pcpu_now_ns(void)

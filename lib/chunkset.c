@@ -1106,18 +1106,20 @@ static bool scan_zero_runs(struct pcpu_chunk *c, const struct drain_run *runs, i
 /* Zero up to SCAN_BATCH objects with one scan. Return false when the kernel cannot scan. */
 static bool scan_zero(struct pcpu_chunk *c, const int *offs, int n, int size, size_t *zeroed)
 {
-	struct drain_run runs[SCAN_BATCH];
+	struct drain_run runs[SCAN_BATCH], run = {offs[0], size};
 	int nr_runs = 0;
 
-	for (int i = 0; i < n; i++) {
-		struct drain_run *last = nr_runs ? &runs[nr_runs - 1] : NULL;
-
-		PCPU_ASSERT(!i || offs[i] > offs[i - 1]);
-		if (last && last->off + last->len == offs[i])
-			last->len += size;
-		else
-			runs[nr_runs++] = (struct drain_run){offs[i], size};
+	/* The open run in registers: through the array, each object waited for the last. */
+	for (int i = 1; i < n; i++) {
+		PCPU_ASSERT(offs[i] > offs[i - 1]);
+		if (run.off + run.len == offs[i]) {
+			run.len += size;
+		} else {
+			runs[nr_runs++] = run;
+			run = (struct drain_run){offs[i], size};
+		}
 	}
+	runs[nr_runs++] = run;
 	return scan_zero_runs(c, runs, nr_runs, zeroed);
 }
 

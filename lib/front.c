@@ -487,11 +487,15 @@ static void depot_shrink(struct pcpu_front *f, struct pcpu_front_depot *d)
 }
 
 /*
- * Enable the calling CPU's block, if it is not: write the capacities, put it on the in-use
- * list. Return true when the block was enabled now (the caller retries its sequence).
+ * Enable list @l of the calling CPU's block, if it is not: the block first (put it on the
+ * in-use list), then the list's capacity. Lists are enabled one by one, as they are used:
+ * a block's pages cost memory only for the lists its CPU uses (a program of 8-byte objects
+ * touches 2 of 40 lists; writing every capacity at once touched 19 pages of a block at 64
+ * units). Return true when something was enabled now (the caller retries its sequence).
  */
-static bool enable_block(struct pcpu_front *f)
+static bool enable_list(struct pcpu_front *f, unsigned l)
 {
+	bool done = false;
 	unsigned idx;
 	char *b;
 
@@ -501,17 +505,21 @@ static bool enable_block(struct pcpu_front *f)
 	if (idx >= f->nr_blocks)
 		return false;
 	b = block_of(f, idx);
-	if (__atomic_load_n((uint32_t *)(b + 4), __ATOMIC_ACQUIRE))
+	if (__atomic_load_n((uint32_t *)(b + 4), __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(list_capp(f, b, l), __ATOMIC_RELAXED))
 		return false;
 	pthread_mutex_lock(&f->lock);
 	if (!*(uint32_t *)(b + 4)) {
-		for (unsigned l = 0; l < f->nr_lists; l++)
-			__atomic_store_n(list_capp(f, b, l), f->list_cap[l], __ATOMIC_RELAXED);
 		f->in_use[f->nr_in_use++] = idx;
 		__atomic_store_n((uint32_t *)(b + 4), 1, __ATOMIC_RELEASE);
+		done = true;
+	}
+	if (!__atomic_load_n(list_capp(f, b, l), __ATOMIC_RELAXED)) {
+		__atomic_store_n(list_capp(f, b, l), f->list_cap[l], __ATOMIC_RELAXED);
+		done = true;
 	}
 	pthread_mutex_unlock(&f->lock);
-	return true;
+	return done;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -523,7 +531,7 @@ static uintptr_t pop_slow(struct pcpu_front *f, unsigned l)
 	struct pcpu_front_depot *d = &f->depot[l];
 	uintptr_t obj = 0;
 
-	if (enable_block(f)) {
+	if (enable_list(f, l)) {
 		obj = rseq_pop(f, l);
 		if (obj)
 			return obj;
@@ -613,7 +621,7 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 	size_t n = f->percpu ? f->list_cap[l] / 2 : 0;
 	int err;
 
-	if (enable_block(f) && rseq_push(f, l, obj))
+	if (enable_list(f, l) && rseq_push(f, l, obj))
 		return 0; /* counts as the fast path: the caller's depot did not change */
 	pthread_mutex_lock(&f->lock);
 	err = depot_reserve(d, n + 1);

@@ -21,10 +21,11 @@
  * word again. When the process cannot register for that membarrier command the per-CPU
  * arrays are never used: everything goes through the depots.
  *
- * A block costs memory only once a thread has used it: blocks sit in a MAP_NORESERVE
- * mapping indexed by CPU index, their arrays start with capacity 0 (a fresh zero page), so
- * the first push or pop on a CPU takes the slow path, which enables the block and records
- * it in the in-use list. Drains and counts walk that list only: their cost follows the
+ * A block costs memory only once a thread has used it, and only for the lists it used:
+ * blocks sit in a MAP_NORESERVE mapping indexed by CPU index, their arrays start with
+ * capacity 0 (a fresh zero page), so the first push or pop of a list on a CPU takes the
+ * slow path, which enables the list (writes its capacity) and the first time the block
+ * (records it in the in-use list). Drains and counts walk that list only: their cost follows the
  * CPUs the process ran on, not the possible CPUs.
  *
  * Locks: one mutex per front (f->lock) for the depots, the in-use list and drains. It is a

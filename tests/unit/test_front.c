@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,6 +139,51 @@ START_TEST(test_single_thread)
 		ck_assert_uint_eq(front.depot[l].nr, NR_TOKENS);
 	check_all_back();
 	pcpu_front_destroy(&front);
+}
+END_TEST
+
+/*
+ * A block costs pages only for the lists its CPU used: with 8 lists of 16 KiB arrays, a CPU
+ * that pushes and pops on list 5 only has the block's first page (its header) and list 5's
+ * resident, none of the other lists' pages (enabling a block once wrote every capacity).
+ */
+START_TEST(test_lazy_lists)
+{
+	static const unsigned big[8] = {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048};
+	struct pcpu_front f;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[64];
+	uintptr_t lo, hi, l5;
+	unsigned resident = 0;
+
+	if (!percpu_possible())
+		return; /* no per-CPU arrays here (getcpu mode): nothing to enable */
+	test_check_mode();
+	ck_assert_int_eq(pcpu_front_init(&f, 8, big, pcpu_nr_cpus(), true), 0);
+	test_pin_here();
+	for (uintptr_t v = 1; v <= 100; v++)
+		ck_assert_int_eq(pcpu_front_push(&f, 5, v), 0 + (v == 1)); /* 1: enabled now */
+	for (uintptr_t v = 100; v >= 1; v--)
+		ck_assert_uint_eq(pcpu_front_pop(&f, 5), v);
+	ck_assert_uint_eq(f.nr_in_use, 1);
+	lo = (uintptr_t)f.blocks + (uintptr_t)f.in_use[0] * f.block_size;
+	hi = lo + f.block_size;
+	l5 = lo + f.list_off[5];
+	lo &= ~(uintptr_t)(page - 1);
+	hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
+	ck_assert_uint_le((hi - lo) / page, sizeof(vec));
+	ck_assert_int_eq(mincore((void *)lo, hi - lo, vec), 0);
+	for (uintptr_t a = lo; a < hi; a += page) {
+		bool mine = a == lo || (a + page > l5 && a <= l5 + 16 + 100 * sizeof(uintptr_t));
+
+		if (vec[(a - lo) / page] & 1) {
+			resident++;
+			ck_assert_msg(mine, "page %zu of the block is resident: another list's",
+				      (size_t)((a - lo) / page));
+		}
+	}
+	ck_assert_uint_ge(resident, 2);
+	pcpu_front_destroy(&f);
 }
 END_TEST
 
@@ -410,6 +456,7 @@ int main(void)
 	tcase_add_test(tc, test_percpu_when_possible);
 	tcase_add_test(tc, test_single_thread);
 	tcase_add_test(tc, test_locked_block);
+	tcase_add_test(tc, test_lazy_lists);
 	tcase_add_test(tc, test_fork);
 	tcase_add_test(tc, test_storm);
 	tcase_add_test(tc, test_storm_depot_only);

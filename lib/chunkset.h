@@ -378,9 +378,10 @@ static inline int pcpu_front_class(size_t size, size_t align)
 /* pcpu_front_cache_init - after the CPU layer: set up the caches (or leave them off). */
 int pcpu_front_cache_init(void);
 /*
- * pcpu_front_cycles_singles - do CPUs reuse the object they freed last (few units, where
- * the freeing thread zeroes the copies), rather than cycle batches? The handle map's layout
- * of the state bytes follows (hmap.h).
+ * pcpu_front_cycles_singles - do CPUs reuse the object they freed last rather than cycle
+ * batches? So they do in the classes whose freeing thread zeroes the copies (at most 8
+ * units: all of the small classes there, the common ones). The handle map's layout of the
+ * state bytes follows (hmap.h).
  */
 bool pcpu_front_cycles_singles(void);
 

@@ -21,6 +21,7 @@ bool pcpu_hmap_spread;
 __thread struct pcpu_hmeta *pcpu_hmap_last __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t hmap_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pcpu_hmeta *free_metas;
+static unsigned nr_registered; /* ranges registered now (hmap_lock) */
 static size_t state_bytes; /* of every meta: enough for the largest range */
 static size_t hmap_page;
 
@@ -48,6 +49,9 @@ int pcpu_hmap_init(size_t max_bytes, size_t page, enum pcpu_hmap_layout layout)
 {
 	unsigned bits;
 
+	/* The state bytes of a registered range would move under its objects. */
+	PCPU_ASSERT(!__atomic_load_n(&nr_registered, __ATOMIC_RELAXED) ||
+		    pcpu_hmap_spread == (layout == PCPU_HMAP_SPREAD));
 	pcpu_hmap_spread = layout == PCPU_HMAP_SPREAD;
 	if (pcpu_hmap_root)
 		return 0;
@@ -136,6 +140,7 @@ struct pcpu_hmeta *pcpu_hmap_add(struct pcpu_chunk *c, uintptr_t start, uintptr_
 	m->chunk = c;
 	m->next = NULL;
 	set_range(start, end, NULL, m);
+	nr_registered++;
 	pthread_mutex_unlock(&hmap_lock);
 	return m;
 }
@@ -158,6 +163,7 @@ void pcpu_hmap_del(struct pcpu_hmeta *m)
 	madvise(m->state, ALIGN_UP(state_bytes, hmap_page), MADV_DONTNEED);
 	m->next = free_metas;
 	free_metas = m;
+	nr_registered--;
 	pthread_mutex_unlock(&hmap_lock);
 }
 

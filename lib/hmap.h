@@ -2,7 +2,7 @@
 /* Copyright (c) 2026 The libpcpu authors */
 /*
  * hmap - a lock-free map from a handle's unit-0 address to the chunk it lies in, and one
- * state byte per 8-byte granule of that chunk, for the paths that must not take pcpu_lock:
+ * state byte per 4-byte granule of that chunk, for the paths that must not take pcpu_lock:
  * the front caches' free (is this a live cached-class object? mark it freed) and alloc
  * (mark it live).
  *
@@ -41,9 +41,10 @@ struct pcpu_hmeta {
  * Where a granule's state byte lies (pcpu_hmap_state()). Two CPUs whose objects' bytes
  * share a cache line bounce it on every alloc and free of them; which objects two CPUs
  * hold at once depends on how the front cycles them:
- * PCPU_HMAP_SPREAD - each CPU reuses the object it freed last (a single object), and the
- *                    two CPUs' may be neighbours: neighbours, and granules a power of two
- *                    apart, go to different lines.
+ * PCPU_HMAP_SPREAD - each CPU reuses the object it freed last (a single object: the
+ *                    classes the freeing thread zeroes), and two CPUs' may be
+ *                    neighbours: neighbours, and granules a power of two apart, go to
+ *                    different lines.
  * PCPU_HMAP_RUNS   - each CPU cycles a batch of neighbouring objects: a run of granules
  *                    keeps its bytes together (64 to a line), so two CPUs' batches share
  *                    at most the lines at their ends. (SPREAD puts every 1024-granule

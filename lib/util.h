@@ -99,6 +99,8 @@ bool bits_any_in_range(const unsigned long *map, long start, long n);
  * free path asks it of every unit's copy (8 calls of the loop at 8 units cost 15 ns of a
  * 50 ns alloc/free pair).
  */
+static inline bool pcpu_mem_is_zero(const void *mem, size_t n);
+/* pcpu_mem_is_zero_loop - the same for any length and alignment (a line per branch). */
 bool pcpu_mem_is_zero_loop(const void *mem, size_t n);
 static inline bool pcpu_mem_is_zero(const void *mem, size_t n)
 {

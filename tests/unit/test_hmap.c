@@ -130,6 +130,8 @@ END_TEST
 START_TEST(test_state_bytes_runs)
 {
 	static const uintptr_t starts[] = {0x7f0000800000ULL, 0x7f0000900002ULL};
+	size_t nbytes = (RANGE / 4 + 1 + PCPU_HMAP_STATE_BLOCK - 1) &
+			~(size_t)(PCPU_HMAP_STATE_BLOCK - 1);
 
 	ck_assert_int_eq(pcpu_hmap_init(RANGE, PAGE, PCPU_HMAP_RUNS), 0);
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
@@ -142,11 +144,14 @@ START_TEST(test_state_bytes_runs)
 		ck_assert_ptr_nonnull(m);
 		s0 = pcpu_hmap_state(m, first, &gen);
 		ck_assert_ptr_nonnull(s0);
+		/* The first granule's byte is the array's first (or second: a mid-granule start). */
+		ck_assert_ptr_eq(s0, m->state + ((start & 3) != 0));
 		for (uintptr_t a = first; a < end; a += 4) {
 			uint8_t *s = pcpu_hmap_state(m, a, &gen);
 
 			ck_assert_ptr_nonnull(s);
 			ck_assert_ptr_eq(s, s0 + (a - first) / 4);
+			ck_assert_uint_lt((size_t)(s - m->state), nbytes);
 			if (prev)
 				ck_assert_ptr_eq(s, prev + 1);
 			prev = s;

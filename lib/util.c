@@ -57,10 +57,12 @@ void bits_clear_range(unsigned long *map, long start, long n)
 		bit_clear(map, start);
 }
 
-bool pcpu_mem_is_zero_loop(const void *mem, size_t n)
+bool pcpu_mem_is_zero(const void *mem, size_t n)
 {
 	const unsigned char *p = mem;
 
+	if (n <= 64 && !(((uintptr_t)p | n) & 3))
+		return !pcpu_or_small(p, n);
 	for (; n && ((uintptr_t)p % sizeof(uint64_t)); p++, n--)
 		if (*p)
 			return false;

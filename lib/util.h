@@ -94,23 +94,17 @@ void bits_set_range(unsigned long *map, long start, long n);
 void bits_clear_range(unsigned long *map, long start, long n);
 bool bits_any_in_range(const unsigned long *map, long start, long n);
 /*
- * pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only). Up to 64 bytes
- * aligned to 4 (a small object's copy) in a few loads, OR-ed together, without a call: the
- * free path asks it of every unit's copy (8 calls of the loop at 8 units cost 15 ns of a
- * 50 ns alloc/free pair).
+ * pcpu_or_small - the @n bytes at @mem OR-ed together as words (zero when they all are):
+ * a few loads and no branch on the data. @n at most 64; @mem and @n multiples of 4 (a
+ * small object's copy).
  */
-static inline bool pcpu_mem_is_zero(const void *mem, size_t n);
-/* pcpu_mem_is_zero_loop - the same for any length and alignment (a line per branch). */
-bool pcpu_mem_is_zero_loop(const void *mem, size_t n);
-static inline bool pcpu_mem_is_zero(const void *mem, size_t n)
+static inline uint64_t pcpu_or_small(const void *mem, size_t n)
 {
 	const char *q = (const char *)mem;
 	uint64_t acc = 0, w;
 	uint32_t h;
 	size_t i = 0;
 
-	if (n > 64 || (((uintptr_t)q | n) & 3))
-		return pcpu_mem_is_zero_loop(mem, n);
 	if (n & 4) {
 		memcpy(&h, q, sizeof(h));
 		acc = h;
@@ -120,8 +114,14 @@ static inline bool pcpu_mem_is_zero(const void *mem, size_t n)
 		memcpy(&w, q + i, sizeof(w));
 		acc |= w;
 	}
-	return !acc;
+	return acc;
 }
+
+/*
+ * pcpu_mem_is_zero - true when @n bytes at @mem are all zero (reads only): a small copy
+ * with pcpu_or_small(), anything else a line at a time.
+ */
+bool pcpu_mem_is_zero(const void *mem, size_t n);
 
 /* pcpu_now_ns - CLOCK_MONOTONIC in nanoseconds. */
 static inline uint64_t pcpu_now_ns(void)

@@ -176,6 +176,20 @@ static inline uintptr_t pcpu_addr_of(const void *h)
 	return ((uintptr_t)h - PCPU_HANDLE_BIAS) & ~PCPU_HANDLE_COLOUR;
 }
 /*
+ * pcpu_handle_copy - where unit @unit's copy of the object behind handle @h lies, from the
+ * handle and the geometry alone (pcpu_unit_addr() without the chunk): for a prefetch,
+ * before anything says @h is a live handle. Garbage in, a garbage address out.
+ */
+static inline uintptr_t pcpu_handle_copy(const void *h, unsigned unit)
+{
+	uintptr_t colour = (uintptr_t)h & PCPU_HANDLE_COLOUR
+				   ? (uintptr_t)(unit % PCPU_NR_COLOURS) * PCPU_COLOUR_ALIGN
+				   : 0;
+
+	return pcpu_addr_of(h) + (uintptr_t)unit * pcpu_geom.stride + colour;
+}
+
+/*
  * pcpu_chunk_serves_align - does @c serve objects aligned to @align? Coloured chunks serve
  * alignments up to a cache line, plain ones larger alignments; small objects go to a plain
  * chunk only where colour is off (and, from PCPU_NOWAIT, as a last resort: chunkset.c).

@@ -431,7 +431,7 @@ void pcpu_front_adopt(void *h, int k)
  * Objects up to 64 bytes: every copy is read first, its words OR-ed without a branch and
  * without a call per unit (a call of pcpu_mem_is_zero() per copy cost 15 ns of a 50 ns
  * alloc/free pair at 8 units: 34-39 ns now); then the copies that are not zero are
- * cleared. pcpu_front_free() has prefetched them.
+ * cleared. pcpu_front_free() has prefetched their first lines.
  */
 static void zero_copies(struct pcpu_chunk *c, int off, int size)
 {
@@ -510,20 +510,22 @@ bool pcpu_front_free(void *p)
 	s = pcpu_hmap_state(m, addr, &gen);
 	if (!s)
 		return false;
-	c = m->chunk;
 	/*
-	 * Where the freeing thread zeroes (few units), the copies' cache misses start now,
-	 * beside the state byte's, not after the compare-and-swap: objects freed in random
-	 * order at 2 CPUs 229-242 ns each instead of 266-286 (the copies' check inlined below;
-	 * 235-237 when it was a call per copy), at 8 units 322 instead of 364.
+	 * At most 8 units (where the freeing thread zeroes the small classes), the copies'
+	 * cache misses start now, beside the state byte's, not after the compare-and-swap:
+	 * objects freed in random order at 2 CPUs 229-242 ns each instead of 266-286 (the
+	 * copies' check inlined below; 235-237 when it was a call per copy), at 8 units 322
+	 * instead of 364. From the handle alone: the chunk is read only once the state byte
+	 * says the object is live (a bad free may race with its chunk's destruction).
 	 */
 	if (prefetch_copies) {
 		for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
-			__builtin_prefetch(pcpu_unit_addr(c, u, (size_t)(addr - (uintptr_t)c->base)));
+			__builtin_prefetch((const void *)pcpu_handle_copy(p, u));
 	}
 	old = __atomic_load_n(s, __ATOMIC_RELAXED);
 	if (!(old & ST_LIVE))
 		return false;
+	c = m->chunk;
 	if (!pcpu_handle_kind_ok(c, p))
 		return false; /* the locked path reports it */
 	if (!__atomic_compare_exchange_n(s, &old, (uint8_t)((old & ST_CLASS) | ST_CACHED), false,

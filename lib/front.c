@@ -7,11 +7,13 @@
  * CPUs never share a cache line or its adjacent-line prefetch pair):
  *
  *   +0   u32 lock      nonzero while a drainer owns the block
- *   +4   u32 enabled   the block was set up (caps written, on the in-use list)
+ *   +4   u32 enabled   the block was set up (on the in-use list)
  *   +8   u64 tally[PCPU_FRONT_NR_TALLIES]  the caller's event counters
+ *   then u64 lists     bit l: list l was enabled (its cap written); the others are never
+ *                      read, so their pages stay untouched
  *   then, for each list l at list_off[l] (8-aligned):
  *   +0   u32 count     objects in the array: the commit of every sequence stores it
- *   +4   u32 cap       0 until enabled: a fresh block sends everybody to the slow path
+ *   +4   u32 cap       0 until the list is enabled: its first use takes the slow path
  *   +8   u64 hits      pops served here (see rseq_pop() for its precision)
  *   +16  u64 slot[cap]
  */
@@ -30,7 +32,8 @@
 #include "util.h"
 
 #define BLOCK_ALIGN 128
-#define BLOCK_HDR (8 + 8 * PCPU_FRONT_NR_TALLIES)
+#define BLOCK_LISTS (8 + 8 * PCPU_FRONT_NR_TALLIES) /* offset of the enabled lists' mask */
+#define BLOCK_HDR (BLOCK_LISTS + 8)
 #define LIST_HDR 16
 
 #if defined(__SANITIZE_THREAD__)
@@ -72,6 +75,15 @@ static size_t depot_bytes(unsigned nr_lists)
 static inline char *block_of(const struct pcpu_front *f, unsigned idx)
 {
 	return f->blocks + (size_t)idx * f->block_size;
+}
+
+/*
+ * list_on - was list @l of block @b enabled? Only those are read: on a kernel without the
+ * shared zero page a read of an untouched list's page would allocate it.
+ */
+static inline bool list_on(char *b, unsigned l)
+{
+	return __atomic_load_n((uint64_t *)(b + BLOCK_LISTS), __ATOMIC_RELAXED) >> l & 1;
 }
 
 static inline uint32_t *list_count(const struct pcpu_front *f, char *b, unsigned l)
@@ -505,8 +517,7 @@ static bool enable_list(struct pcpu_front *f, unsigned l)
 	if (idx >= f->nr_blocks)
 		return false;
 	b = block_of(f, idx);
-	if (__atomic_load_n((uint32_t *)(b + 4), __ATOMIC_ACQUIRE) &&
-	    __atomic_load_n(list_capp(f, b, l), __ATOMIC_RELAXED))
+	if (__atomic_load_n((uint32_t *)(b + 4), __ATOMIC_ACQUIRE) && list_on(b, l))
 		return false;
 	pthread_mutex_lock(&f->lock);
 	if (!*(uint32_t *)(b + 4)) {
@@ -514,8 +525,9 @@ static bool enable_list(struct pcpu_front *f, unsigned l)
 		__atomic_store_n((uint32_t *)(b + 4), 1, __ATOMIC_RELEASE);
 		done = true;
 	}
-	if (!__atomic_load_n(list_capp(f, b, l), __ATOMIC_RELAXED)) {
+	if (!list_on(b, l)) {
 		__atomic_store_n(list_capp(f, b, l), f->list_cap[l], __ATOMIC_RELAXED);
+		__atomic_or_fetch((uint64_t *)(b + BLOCK_LISTS), 1ULL << l, __ATOMIC_RELAXED);
 		done = true;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -622,7 +634,7 @@ static int push_slow(struct pcpu_front *f, unsigned l, uintptr_t obj)
 	int err;
 
 	if (enable_list(f, l) && rseq_push(f, l, obj))
-		return 0; /* counts as the fast path: the caller's depot did not change */
+		return 0; /* the array took it after all: the depot did not change */
 	pthread_mutex_lock(&f->lock);
 	err = depot_reserve(d, n + 1);
 	if (err) {
@@ -777,10 +789,14 @@ static size_t drain_locked(struct pcpu_front *f, uint64_t mask)
 
 		for (unsigned l = 0; l < f->nr_lists; l++) {
 			struct pcpu_front_depot *d = &f->depot[l];
-			uint32_t *cnt = list_count(f, b, l);
-			uint32_t n = __atomic_load_n(cnt, __ATOMIC_RELAXED);
+			uint32_t *cnt;
+			uint32_t n;
 
-			if (!(mask & (1ULL << l)) || !n || depot_reserve(d, n))
+			if (!(mask & (1ULL << l)) || !list_on(b, l))
+				continue;
+			cnt = list_count(f, b, l);
+			n = __atomic_load_n(cnt, __ATOMIC_RELAXED);
+			if (!n || depot_reserve(d, n))
 				continue; /* out of memory: the objects stay where they are */
 			memcpy(d->objs + d->nr, list_slots(f, b, l), n * sizeof(uintptr_t));
 			/* The drainer takes the objects as a pop would (the fence is the sync). */
@@ -813,8 +829,12 @@ size_t pcpu_front_count(struct pcpu_front *f, unsigned l)
 
 	pthread_mutex_lock(&f->lock);
 	n = f->depot[l].nr;
-	for (unsigned i = 0; i < f->nr_in_use; i++)
-		n += __atomic_load_n(list_count(f, block_of(f, f->in_use[i]), l), __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < f->nr_in_use; i++) {
+		char *b = block_of(f, f->in_use[i]);
+
+		if (list_on(b, l))
+			n += __atomic_load_n(list_count(f, b, l), __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }
@@ -824,8 +844,12 @@ uint64_t pcpu_front_hits(struct pcpu_front *f, unsigned l)
 	uint64_t n = 0;
 
 	pthread_mutex_lock(&f->lock);
-	for (unsigned i = 0; i < f->nr_in_use; i++)
-		n += __atomic_load_n(list_hits(f, block_of(f, f->in_use[i]), l), __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < f->nr_in_use; i++) {
+		char *b = block_of(f, f->in_use[i]);
+
+		if (list_on(b, l))
+			n += __atomic_load_n(list_hits(f, b, l), __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }
@@ -879,7 +903,7 @@ void pcpu_front_atfork_child(struct pcpu_front *f)
 
 			for (unsigned l = 0; l < f->nr_lists; l++) {
 				struct pcpu_front_depot *d = &f->depot[l];
-				uint32_t n = *list_count(f, b, l);
+				uint32_t n = list_on(b, l) ? *list_count(f, b, l) : 0;
 
 				if (!n || depot_reserve(d, n))
 					continue;

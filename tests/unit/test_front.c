@@ -145,7 +145,8 @@ END_TEST
 /*
  * A block costs pages only for the lists its CPU used: with 8 lists of 16 KiB arrays, a CPU
  * that pushes and pops on list 5 only has the block's first page (its header) and list 5's
- * resident, none of the other lists' pages (enabling a block once wrote every capacity).
+ * resident, none of the other lists' pages (enabling a block once wrote every capacity),
+ * even after counts, hits and a drain of every list.
  */
 START_TEST(test_lazy_lists)
 {
@@ -166,6 +167,16 @@ START_TEST(test_lazy_lists)
 	for (uintptr_t v = 100; v >= 1; v--)
 		ck_assert_uint_eq(pcpu_front_pop(&f, 5), v);
 	ck_assert_uint_eq(f.nr_in_use, 1);
+	/*
+	 * What the balancer and the statistics read of every list must not touch the others
+	 * either: a read maps the zero page (mincore counts it), or allocates a page on a
+	 * kernel without one.
+	 */
+	for (unsigned l = 0; l < 8; l++) {
+		ck_assert_uint_eq(pcpu_front_count(&f, l), 0);
+		(void)pcpu_front_hits(&f, l);
+	}
+	pcpu_front_drain(&f, ~0ULL);
 	lo = (uintptr_t)f.blocks + (uintptr_t)f.in_use[0] * f.block_size;
 	hi = lo + f.block_size;
 	l5 = lo + f.list_off[5];

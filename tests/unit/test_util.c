@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Copyright (c) 2026 The libpcpu authors */
 /*
- * pcpu_mem_is_zero() (lib/util.h, lib/util.c), which decides whether a copy is zeroed: its
- * inline path for small copies aligned to 4 and the loop behind it must give the same
- * answer as a byte-by-byte check for every length up to 80 bytes, at every alignment, with
- * one nonzero byte at each place (and only just outside the range: never seen).
+ * pcpu_mem_is_zero() (lib/util.c), which decides whether a copy is zeroed: its path for
+ * small copies aligned to 4 (pcpu_or_small(), lib/util.h, which the free path also uses)
+ * and its line-at-a-time loop must give the same answer as a byte-by-byte check for every
+ * length up to 80 bytes, at every alignment, with one nonzero byte at each place (and
+ * only just outside the range: never seen).
  */
 #include <check.h>
 #include <stdint.h>

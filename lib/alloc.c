@@ -632,4 +632,5 @@ __attribute__((destructor)) static void alloc_fini(void)
 		return;
 	pcpu_balance_stop();
 	pcpu_pagemap_fini();
+	pcpu_cpu_fini();
 }

@@ -383,6 +383,27 @@ void pcpu_cpu_atfork_child(void)
 #endif
 }
 
+void pcpu_cpu_fini(void)
+{
+#ifdef PCPU__ARCH_RSEQ
+	/*
+	 * The rseq_cs word of this thread's area (glibc's or ours) still points at the
+	 * descriptor of its last sequence, in code about to be unmapped: the kernel reads it
+	 * at the next preemption, fails, and kills the process (dlclose-own: 1 run in 10). A
+	 * sequence ended is never resumed: zero is always right here.
+	 */
+	if (cpu_mode == PCPU_MODE_RSEQ_GLIBC || cpu_mode == PCPU_MODE_RSEQ_OWN)
+		__atomic_store_n((uint64_t *)(thread_pointer() + pcpu__hot.cs_off), 0,
+				 __ATOMIC_RELAXED);
+	/* Our area is in this library's TLS, and the key's destructor in its code. */
+	own_unregister(NULL);
+	if (own_key_ok) {
+		pthread_key_delete(own_key);
+		own_key_ok = false;
+	}
+#endif
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Slow paths                                                                               */
 /* ---------------------------------------------------------------------------------------- */

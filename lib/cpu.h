@@ -37,4 +37,10 @@ unsigned pcpu_cpu_current(void);
 /* Called in the child after fork(). */
 void pcpu_cpu_atfork_child(void);
 
+/*
+ * pcpu_cpu_fini - the library is being unloaded (dlclose): forget the calling thread's
+ * rseq state (see cpu.c). Other threads' cannot be reached: README's Limits.
+ */
+void pcpu_cpu_fini(void);
+
 #endif /* PCPU_CPU_H */

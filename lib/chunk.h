@@ -144,10 +144,16 @@ extern bool pcpu_zero_source_forced;  /* set by PCPU__ZERO_SOURCE */
 extern uint64_t pcpu_chunk_memfd_fallbacks; /* memfd mode: chunks left anonymous */
 extern uint64_t pcpu_chunk_memfd_over_budget; /* of which for the mapping budget */
 
-/* pcpu_unit_colour - where unit @unit's bytes start in its region. */
+/* pcpu_colour_of - where unit @unit's bytes start in its region of a coloured chunk. */
+static inline size_t pcpu_colour_of(unsigned unit)
+{
+	return (size_t)(unit % PCPU_NR_COLOURS) * PCPU_COLOUR_ALIGN;
+}
+
+/* pcpu_unit_colour - where unit @unit's bytes start in its region of @c. */
 static inline size_t pcpu_unit_colour(const struct pcpu_chunk *c, unsigned unit)
 {
-	return c->coloured ? (size_t)(unit % PCPU_NR_COLOURS) * PCPU_COLOUR_ALIGN : 0;
+	return c->coloured ? pcpu_colour_of(unit) : 0;
 }
 
 /* pcpu_unit_region - address of byte @off of unit @unit's region (page-aligned for pages). */
@@ -182,9 +188,7 @@ static inline uintptr_t pcpu_addr_of(const void *h)
  */
 static inline uintptr_t pcpu_handle_copy(const void *h, unsigned unit)
 {
-	uintptr_t colour = (uintptr_t)h & PCPU_HANDLE_COLOUR
-				   ? (uintptr_t)(unit % PCPU_NR_COLOURS) * PCPU_COLOUR_ALIGN
-				   : 0;
+	uintptr_t colour = (uintptr_t)h & PCPU_HANDLE_COLOUR ? pcpu_colour_of(unit) : 0;
 
 	return pcpu_addr_of(h) + (uintptr_t)unit * pcpu_geom.stride + colour;
 }

@@ -83,7 +83,6 @@ static unsigned batch[NR_CLASSES]; /* recycle() and refill() batch, RECYCLE_BYTE
 #define INLINE_UNITS 8
 #define INLINE_BYTES 2048
 static bool inline_zero[NR_CLASSES];
-static bool prefetch_copies; /* at most INLINE_UNITS units: pcpu_front_free() */
 static uint64_t refilled[NR_CLASSES], returned[NR_CLASSES]; /* pcpu_lock */
 static uint64_t folded[2];        /* tallies already in pcpu_gstats (pcpu_lock) */
 
@@ -153,7 +152,6 @@ int pcpu_front_cache_init(void)
 		if (!inline_zero[k] && cap[READY(k)] < batch[k])
 			cap[READY(k)] = cap[DIRTY(k)] = batch[k];
 	}
-	prefetch_copies = pcpu_geom.nr_units <= INLINE_UNITS;
 	err = pcpu_front_init(&front, 2 * NR_CLASSES, cap, n, pcpu_front_percpu_possible());
 	if (err)
 		return err;
@@ -439,12 +437,7 @@ static void zero_copies(struct pcpu_chunk *c, int off, int size)
 	unsigned nr = pcpu_geom.nr_units;
 
 	if (size > 64 || nr > INLINE_UNITS) {
-		for (unsigned u = 0; u < nr; u++) {
-			char *q = pcpu_unit_addr(c, u, (size_t)off);
-
-			if (!pcpu_mem_is_zero(q, (size_t)size))
-				memset(q, 0, (size_t)size);
-		}
+		pcpu_zero_area(c, off, size);
 		return;
 	}
 	for (unsigned u = 0; u < nr; u++)
@@ -518,7 +511,7 @@ bool pcpu_front_free(void *p)
 	 * instead of 364. From the handle alone: the chunk is read only once the state byte
 	 * says the object is live (a bad free may race with its chunk's destruction).
 	 */
-	if (prefetch_copies) {
+	if (pcpu_front_cycles_singles()) {
 		for (unsigned u = 0; u < pcpu_geom.nr_units; u++)
 			__builtin_prefetch((const void *)pcpu_handle_copy(p, u));
 	}
